@@ -1,0 +1,47 @@
+# One command to run, one to test. Both create .venv on first use.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export NEWSQA_DATA_DIR ?= $(CURDIR)/var/data
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run index chat test lint typecheck clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+
+# torch first, pinned: pip then takes the CPU wheel on disk instead of a CUDA build.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e '.[api,bot,dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+index: install
+	@if [ -f "$(NEWSQA_DATA_DIR)/newsqa.sqlite3" ] && [ "$$($(BIN)/newsqa stats --json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["articles"])')" != "0" ]; then \
+		echo "index in $(NEWSQA_DATA_DIR) already built"; \
+	else \
+		$(BIN)/newsqa ingest samples/articles; \
+	fi
+
+run: index
+	$(BIN)/newsqa chat
+
+chat: run
+
+lint: install
+	$(BIN)/ruff check index qa bots tests scripts
+	$(BIN)/ruff format --check index qa bots tests scripts
+	$(BIN)/lint-imports
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

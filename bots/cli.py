@@ -1,0 +1,317 @@
+"""The `newsqa` command line: a thin layer over the service."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bots.settings import Settings, get_settings
+from index.errors import NewsqaError
+from qa.models import AnswerSet
+from qa.service import QAService
+
+EXIT_ERROR = 1
+EXIT_SKIPPED = 3
+
+app = typer.Typer(
+    name="newsqa",
+    help="Ask questions of news articles; answers are sentences quoted from them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Domain errors end the command with one clear line, not a traceback."""
+    try:
+        yield
+    except NewsqaError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _service(settings: Settings | None = None, *, model: bool = True) -> QAService:
+    from bots.wiring import build_service, load_encoder
+
+    settings = settings or get_settings()
+    with _errors():
+        return build_service(settings, load_encoder(settings) if model else None)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on a terminal; nothing when output goes elsewhere."""
+    if not sys.stderr.isatty():
+        yield lambda stage, done, total: None
+        return
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if total < 200:
+            return
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="sentence", leave=False)
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files (.txt .md .json .jsonl) or folders.")],
+) -> None:
+    """Add articles; unchanged ones are left alone, changed ones replaced."""
+    service = _service()
+    with _errors(), _progress_bar() as progress:
+        outcome = service.ingest_paths(paths, progress)
+    report = outcome.report
+    for skipped in outcome.skipped:
+        typer.echo(f"skipped {skipped}", err=True)
+    typer.echo(
+        f"{len(report.added)} added, {len(report.replaced)} replaced, "
+        f"{len(report.unchanged)} unchanged, {report.sentences} sentences embedded, "
+        f"{len(outcome.skipped)} skipped"
+    )
+    if outcome.skipped:
+        raise typer.Exit(EXIT_SKIPPED)
+
+
+@app.command()
+def remove(article_id: Annotated[str, typer.Argument(help="The article's id.")]) -> None:
+    """Remove an article and its sentences."""
+    service = _service(model=False)
+    with _errors():
+        count = service.remove(article_id)
+    typer.echo(f"removed {article_id} ({count} sentences)")
+
+
+@app.command()
+def rebuild() -> None:
+    """Re-split and re-embed every article into a fresh index, swapped in when complete."""
+    service = _service()
+    with _errors(), _progress_bar() as progress:
+        stats = service.rebuild(progress)
+    typer.echo(f"rebuilt: {stats.articles} articles, {stats.sentences} sentences ({stats.model})")
+
+
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Print what the index holds."""
+    service = _service(model=False)
+    with _errors():
+        figures = service.stats()
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(figures)))
+        return
+    typer.echo(f"articles:   {figures.articles}")
+    typer.echo(f"sentences:  {figures.sentences}")
+    typer.echo(f"vectors:    {figures.vectors}")
+    typer.echo(f"model:      {figures.model or '(none yet)'}")
+    typer.echo(f"generation: {figures.generation}")
+    typer.echo(f"data dir:   {figures.data_dir}")
+
+
+def render(answer_set: AnswerSet) -> str:
+    """An answer set as text for a terminal."""
+    lines: list[str] = []
+    if answer_set.abstained:
+        lines.append("Nothing in the indexed articles answers that.")
+        if answer_set.answers:
+            lines.append("Closest sentences:")
+    for i, answer in enumerate(answer_set.answers, start=1):
+        lines.append(f'{i}. "{answer.sentence}"')
+        where = " · ".join(
+            part for part in (answer.title, answer.source, answer.published) if part
+        )
+        lines.append(f"   {where}  (score {answer.score:.2f}, article {answer.article_id})")
+    return "\n".join(lines)
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
+    k: Annotated[int, typer.Option("--k", help="How many sentences.")] = 3,
+    article: Annotated[str | None, typer.Option("--article", help="Only this article.")] = None,
+    conversation: Annotated[
+        str | None, typer.Option("--conversation", help="A follow-up in this conversation.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer object.")] = False,
+    closest: Annotated[
+        bool, typer.Option("--closest", help="Show the closest sentences even when abstaining.")
+    ] = False,
+    batch: Annotated[
+        Path | None, typer.Option("--batch", help="JSONL of questions in, JSONL of answers out.")
+    ] = None,
+) -> None:
+    """Answer a question with the best sentences, quoted."""
+    if (question is None) == (batch is None):
+        raise _fail("give a question or --batch FILE (not both)", 2)
+    service = _service()
+    if batch is not None:
+        failures = _ask_batch(service, batch, closest)
+        if failures:
+            raise typer.Exit(EXIT_SKIPPED)
+        return
+    assert question is not None
+    with _errors():
+        answer_set = service.ask(
+            question,
+            k=k,
+            article_id=article,
+            conversation_id=conversation,
+            include_closest=closest,
+        )
+    typer.echo(answer_set.model_dump_json() if as_json else render(answer_set))
+
+
+def _ask_batch(service: QAService, path: Path, closest: bool) -> int:
+    """One answer object a line, in input order; a bad line gets an error object instead."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror}") from None
+    failures = 0
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            request_id: Any = None
+            try:
+                request = json.loads(line)
+                if not isinstance(request, dict) or not isinstance(request.get("question"), str):
+                    raise ValueError('each line needs {"question": "..."}')
+                request_id = request.get("id")
+                k = request.get("k", 3)
+                if not isinstance(k, int) or isinstance(k, bool):
+                    raise ValueError("k must be a whole number")
+                answer_set = service.ask(
+                    request["question"],
+                    k=k,
+                    article_id=request.get("article_id"),
+                    conversation_id=request.get("conversation_id"),
+                    include_closest=closest,
+                )
+                out: dict[str, Any] = {"id": request_id, **answer_set.model_dump()}
+            except (ValueError, NewsqaError) as exc:
+                failures += 1
+                typer.echo(f"{path}:{number}: {exc}", err=True)
+                out = {"id": request_id, "error": str(exc), "line": number}
+            typer.echo(json.dumps(out, ensure_ascii=False))
+    return failures
+
+
+@app.command()
+def chat(
+    k: Annotated[int, typer.Option("--k", help="How many sentences per answer.")] = 3,
+    article: Annotated[str | None, typer.Option("--article", help="Only this article.")] = None,
+) -> None:
+    """Ask questions at a prompt, as one conversation; follow-ups use what came before."""
+    service = _service()
+    conversation_id = service.conversations.new_id()
+    figures = service.stats()
+    typer.echo(
+        f"newsqa: {figures.articles} articles, {figures.sentences} sentences. "
+        "Ask a question; 'more' for more answers, 'reset' to start over, Ctrl-D to quit."
+    )
+    while True:
+        try:
+            question = input("? ").strip()
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("")
+            return
+        if not question:
+            continue
+        with _chat_errors():
+            if question.lower() == "more":
+                typer.echo(render(service.more(conversation_id, k)) or "No more answers.")
+            elif question.lower() == "reset":
+                service.reset(conversation_id)
+                typer.echo("Conversation forgotten.")
+            else:
+                answer_set = service.ask(
+                    question, k=k, article_id=article, conversation_id=conversation_id
+                )
+                typer.echo(render(answer_set))
+
+
+@contextmanager
+def _chat_errors() -> Iterator[None]:
+    try:
+        yield
+    except NewsqaError as exc:
+        typer.echo(f"error: {exc}", err=True)
+
+
+@app.command(name="eval")
+def evaluate(
+    folders: Annotated[list[Path], typer.Argument(help="Evaluation set folders.")],
+    no_abstention: Annotated[
+        bool, typer.Option("--no-abstention", help="Skip the abstention measurement.")
+    ] = False,
+) -> None:
+    """Score answer quality on evaluation sets; one line of figures per set."""
+    from bots.wiring import build_service, load_encoder
+    from qa.evaluate import evaluate_set
+
+    settings = get_settings()
+    encoder = load_encoder(settings)
+    for folder in folders:
+        if not (folder / "set.json").is_file():
+            typer.echo(f"skipped {folder}: not an evaluation set (no set.json)", err=True)
+            continue
+        result = evaluate_set(
+            folder,
+            lambda scratch: build_service(settings, encoder, data_dir=scratch),
+            abstention=not no_abstention,
+        )
+        typer.echo(result.line())
+
+
+@app.command()
+def bench(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Articles to index: files, folders, evaluation sets.")
+    ],
+    questions: Annotated[int, typer.Option("--questions", help="How many questions to time.")] = 300,
+) -> None:
+    """Measure ingest throughput, question latency and peak memory on a corpus."""
+    from bots.wiring import build_service, load_encoder
+    from qa.bench import run_bench
+
+    settings = get_settings()
+    encoder = load_encoder(settings)
+    result = run_bench(
+        paths, lambda scratch: build_service(settings, encoder, data_dir=scratch), count=questions
+    )
+    for line in result.lines():
+        typer.echo(line)
+
+
+def main() -> None:
+    """Entry point of the `newsqa` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Articles in: reading, sentence splitting, embedding, and the FAISS + SQLite index."""

@@ -1,0 +1,695 @@
+"""The index: articles and sentences in SQLite, their vectors in FAISS, kept consistent.
+
+Every write builds a new FAISS file for a new generation, then commits the database rows and the
+generation number in one SQLite transaction. A process killed at any point leaves the database
+pointing at a complete previous generation, so the index always loads and agrees with its rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from index import vectors
+from index.articles import Article
+from index.embedding import Encoder, Vectors
+from index.errors import ArticleNotFoundError, IndexBusyError, ModelMismatchError
+from index.splitter import Span, split_sentences, trailing_chrome
+
+SCHEMA_VERSION = 1
+DB_NAME = "newsqa.sqlite3"
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+Progress = Callable[[str, int, int], None]
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """A stored sentence with its article's metadata and neighbouring sentences."""
+
+    id: int
+    article_id: str
+    position: int
+    start: int
+    end: int
+    text: str
+    title: str
+    source: str | None
+    url: str | None
+    published: str | None
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleInfo:
+    """An article's metadata and sentence count."""
+
+    id: str
+    title: str
+    source: str | None
+    url: str | None
+    published: str | None
+    ingested_at: float
+    sentences: int
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What an ingest did with each article."""
+
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    sentences: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Counts of what the index holds."""
+
+    articles: int
+    sentences: int
+    vectors: int
+    generation: int
+    model: str | None
+    dim: int | None
+    data_dir: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    generation: int
+    index: faiss.IndexIDMap2
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    source TEXT,
+    url TEXT,
+    published TEXT,
+    text_hash TEXT NOT NULL,
+    ingested_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sentences (
+    id INTEGER PRIMARY KEY,
+    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sentences_by_article ON sentences(article_id, position);
+CREATE VIRTUAL TABLE IF NOT EXISTS sentences_fts USING fts5(
+    text, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS)
+
+
+class NewsIndex:
+    """Articles, sentences and their vectors under one data directory."""
+
+    def __init__(self, data_dir: Path, encoder: Encoder | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.data_dir / DB_NAME
+        self._vector_dir = self.data_dir / "vectors"
+        self._encoder = encoder
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+        self._stop_words = _stop_words()
+        conn = self.connection
+        conn.executescript(_SCHEMA)
+        conn.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+        self._check_model()
+
+    # ---- connections and metadata -------------------------------------------------------
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection to the index database (autocommit; BEGIN for transactions)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    def _meta(self, conn: sqlite3.Connection, key: str) -> str | None:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _manifest(self, conn: sqlite3.Connection) -> dict[str, Any] | None:
+        raw = self._meta(conn, "manifest")
+        return None if raw is None else dict(json.loads(raw))
+
+    def _generation(self, conn: sqlite3.Connection) -> int:
+        raw = self._meta(conn, "generation")
+        return 0 if raw is None else int(raw)
+
+    @property
+    def model_id(self) -> str | None:
+        """The model that built the vectors, if any were built."""
+        manifest = self._manifest(self.connection)
+        return None if manifest is None else str(manifest["model"])
+
+    def _check_model(self, *, growing: bool = False) -> None:
+        if self._encoder is None:
+            return
+        manifest = self._manifest(self.connection)
+        if manifest is None or manifest["model"] == self._encoder.model_id:
+            return
+        if growing and int(manifest.get("count", 0)) == 0:
+            return
+        raise ModelMismatchError(
+            f"the index in {self.data_dir} was built with {manifest['model']}, "
+            f"not with the configured {self._encoder.model_id}; "
+            "run `newsqa rebuild` to re-embed every article with the configured model"
+        )
+
+    @property
+    def encoder(self) -> Encoder:
+        """The embedding model; only writes and questions need it."""
+        if self._encoder is None:
+            raise RuntimeError("this index was opened without an encoder")
+        return self._encoder
+
+    # ---- the current vectors ------------------------------------------------------------
+
+    def _current(self) -> _Snapshot:
+        """The vectors of the committed generation, reloaded when another writer moved it."""
+        generation = self._generation(self.connection)
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.generation == generation:
+            return snapshot
+        with self._load_lock:
+            for _ in range(20):
+                generation = self._generation(self.connection)
+                snapshot = self._snapshot
+                if snapshot is not None and snapshot.generation == generation:
+                    return snapshot
+                if generation == 0:
+                    dim = self._encoder.dim if self._encoder else 1
+                    manifest = self._manifest(self.connection)
+                    if manifest is not None:
+                        dim = int(manifest["dim"])
+                    self._snapshot = _Snapshot(0, vectors.empty(dim))
+                    return self._snapshot
+                try:
+                    self._snapshot = _Snapshot(
+                        generation, vectors.read(self._vector_dir, generation)
+                    )
+                    return self._snapshot
+                except Exception:
+                    # A writer may have just replaced this generation; read the pointer again.
+                    time.sleep(0.05)
+            self._snapshot = _Snapshot(generation, vectors.read(self._vector_dir, generation))
+            return self._snapshot
+
+    def load(self) -> None:
+        """Load the vectors now rather than at the first question."""
+        self._check_model()
+        self._current()
+
+    # ---- writing ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _writing(self, wait: bool = True) -> Iterator[None]:
+        """One writer at a time, across threads and processes."""
+        if not self._write_lock.acquire(blocking=wait):
+            raise IndexBusyError("another write to the index is in progress")
+        try:
+            with open(self.data_dir / ".write.lock", "a+") as lock_file:
+                flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
+                try:
+                    fcntl.flock(lock_file, flags)
+                except BlockingIOError as exc:
+                    raise IndexBusyError("another process is writing to the index") from exc
+                try:
+                    yield
+                finally:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+        finally:
+            self._write_lock.release()
+
+    def _split(self, article: Article) -> list[Span]:
+        spans = split_sentences(article.text)
+        chrome = trailing_chrome(article.text, spans)
+        return [span for i, span in enumerate(spans) if i not in chrome]
+
+    def _commit(
+        self,
+        index: faiss.IndexIDMap2,
+        generation: int,
+        apply: Callable[[sqlite3.Connection], None],
+        model: str | None,
+        dim: int,
+    ) -> None:
+        vectors.write(index, self._vector_dir, generation)
+        conn = self.connection
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            apply(conn)
+            manifest = {
+                "model": model,
+                "dim": dim,
+                "count": int(index.ntotal),
+                "schema_version": SCHEMA_VERSION,
+                "metric": "inner_product",
+            }
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('manifest', ?)", (json.dumps(manifest),)
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._snapshot = _Snapshot(generation, index)
+        vectors.remove_stale(self._vector_dir, keep=generation)
+
+    def _next_ids(self, conn: sqlite3.Connection, count: int) -> list[int]:
+        raw = self._meta(conn, "next_sentence_id")
+        first = 1 if raw is None else int(raw)
+        return list(range(first, first + count))
+
+    def ingest(self, articles: Sequence[Article], progress: Progress = _no_progress) -> IngestReport:
+        """Add new articles, replace changed ones, leave unchanged ones alone."""
+        report = IngestReport()
+        latest: dict[str, Article] = {}
+        for article in articles:
+            latest[article.id] = article
+        with self._writing():
+            self._check_model(growing=True)
+            conn = self.connection
+            existing = {
+                row["id"]: row
+                for row in _rows_in(
+                    conn,
+                    "SELECT id, text_hash, source, url, published FROM articles WHERE id IN ({})",
+                    list(latest),
+                )
+            }
+            to_embed: list[Article] = []
+            metadata_only: list[Article] = []
+            for article in latest.values():
+                old = existing.get(article.id)
+                if old is None:
+                    to_embed.append(article)
+                    report.added.append(article.id)
+                elif old["text_hash"] != article.text_hash:
+                    to_embed.append(article)
+                    report.replaced.append(article.id)
+                elif (old["source"], old["url"], old["published"]) != (
+                    article.source,
+                    article.url,
+                    article.published,
+                ):
+                    metadata_only.append(article)
+                    report.replaced.append(article.id)
+                else:
+                    report.unchanged.append(article.id)
+            if not to_embed and not metadata_only:
+                return report
+
+            split = [(article, self._split(article)) for article in to_embed]
+            texts = [span.text for _, spans in split for span in spans]
+            progress("embedding", 0, len(texts))
+            new_vectors = self._embed(texts, progress)
+            report.sentences = len(texts)
+            ids = self._next_ids(conn, len(texts))
+
+            old_ids = [
+                int(row[0])
+                for row in _rows_in(
+                    conn,
+                    "SELECT id FROM sentences WHERE article_id IN ({})",
+                    [a.id for a in report_replaced(to_embed, report)],
+                )
+            ]
+            current = self._current()
+            index = faiss.clone_index(current.index) if current.index.ntotal else None
+            dim = self.encoder.dim
+            if index is None or index.d != dim:
+                index = vectors.empty(dim)
+            if old_ids:
+                index.remove_ids(vectors.ids_array(old_ids))
+            if ids:
+                index.add_with_ids(new_vectors, vectors.ids_array(ids))
+
+            def apply(conn: sqlite3.Connection) -> None:
+                _delete_sentences(conn, old_ids)
+                now = time.time()
+                cursor = 0
+                for article, spans in split:
+                    _upsert_article(conn, article, now)
+                    rows = []
+                    for position, span in enumerate(spans):
+                        rows.append(
+                            (ids[cursor], article.id, position, span.start, span.end, span.text)
+                        )
+                        cursor += 1
+                    _insert_sentences(conn, rows)
+                for article in metadata_only:
+                    conn.execute(
+                        "UPDATE articles SET source = ?, url = ?, published = ? WHERE id = ?",
+                        (article.source, article.url, article.published, article.id),
+                    )
+                if ids:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('next_sentence_id', ?)",
+                        (str(ids[-1] + 1),),
+                    )
+
+            self._commit(index, current.generation + 1, apply, self.encoder.model_id, dim)
+        return report
+
+    def _embed(self, texts: list[str], progress: Progress) -> Vectors:
+        batch = 256
+        parts = []
+        for first in range(0, len(texts), batch):
+            parts.append(self.encoder.encode(texts[first : first + batch]))
+            progress("embedding", min(first + batch, len(texts)), len(texts))
+        if not parts:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return np.concatenate(parts)
+
+    def remove(self, article_id: str) -> int:
+        """Remove an article and its sentences; returns how many sentences went."""
+        with self._writing():
+            conn = self.connection
+            if conn.execute("SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone() is None:
+                raise ArticleNotFoundError(f"no article with id {article_id!r}")
+            old_ids = [
+                int(row[0])
+                for row in conn.execute(
+                    "SELECT id FROM sentences WHERE article_id = ?", (article_id,)
+                )
+            ]
+            current = self._current()
+            index = faiss.clone_index(current.index)
+            if old_ids:
+                index.remove_ids(vectors.ids_array(old_ids))
+            manifest = self._manifest(conn) or {}
+
+            def apply(conn: sqlite3.Connection) -> None:
+                _delete_sentences(conn, old_ids)
+                conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+
+            self._commit(
+                index,
+                current.generation + 1,
+                apply,
+                manifest.get("model"),
+                int(manifest.get("dim", index.d)),
+            )
+            return len(old_ids)
+
+    def rebuild(self, progress: Progress = _no_progress, *, wait: bool = True) -> Stats:
+        """Re-split and re-embed every article into a fresh index, then swap it in at once.
+
+        Sentences whose span did not change keep their ids, so questions answered from the old
+        index while this runs still find their rows.
+        """
+        with self._writing(wait=wait):
+            conn = self.connection
+            known = {
+                (row["article_id"], row["start"], row["end"]): int(row["id"])
+                for row in conn.execute("SELECT id, article_id, start, end FROM sentences")
+            }
+            articles = [
+                Article(
+                    id=row["id"],
+                    title=row["title"],
+                    text=row["text"],
+                    source=row["source"],
+                    url=row["url"],
+                    published=row["published"],
+                )
+                for row in conn.execute(
+                    "SELECT id, title, text, source, url, published FROM articles ORDER BY id"
+                )
+            ]
+            progress("splitting", 0, len(articles))
+            rows: list[tuple[int | None, str, int, int, int, str]] = []
+            for article in articles:
+                for position, span in enumerate(self._split(article)):
+                    key = (article.id, span.start, span.end)
+                    rows.append((known.get(key), article.id, position, *key[1:], span.text))
+            fresh = self._next_ids(conn, sum(1 for row in rows if row[0] is None))
+            fresh_iter = iter(fresh)
+            final_rows = [
+                (row[0] if row[0] is not None else next(fresh_iter), *row[1:]) for row in rows
+            ]
+            new_vectors = self._embed([row[5] for row in final_rows], progress)
+            dim = self.encoder.dim
+            index = vectors.empty(dim)
+            if final_rows:
+                index.add_with_ids(new_vectors, vectors.ids_array([r[0] for r in final_rows]))
+            current_generation = self._generation(conn)
+
+            def apply(conn: sqlite3.Connection) -> None:
+                conn.execute("DELETE FROM sentences")
+                conn.execute("DELETE FROM sentences_fts")
+                _insert_sentences(conn, final_rows)
+                if fresh:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('next_sentence_id', ?)",
+                        (str(fresh[-1] + 1),),
+                    )
+
+            self._commit(index, current_generation + 1, apply, self.encoder.model_id, dim)
+        return self.stats()
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def stats(self) -> Stats:
+        """Counts of articles, sentences and vectors."""
+        conn = self.connection
+        articles = conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+        sentences = conn.execute("SELECT COUNT(*) FROM sentences").fetchone()[0]
+        manifest = self._manifest(conn) or {}
+        return Stats(
+            articles=int(articles),
+            sentences=int(sentences),
+            vectors=int(manifest.get("count", 0)),
+            generation=self._generation(conn),
+            model=manifest.get("model"),
+            dim=manifest.get("dim"),
+            data_dir=str(self.data_dir),
+        )
+
+    def search_dense(
+        self, query: Vectors, k: int, article_id: str | None = None
+    ) -> list[tuple[int, float]]:
+        """Sentence ids and cosine similarities, best first."""
+        snapshot = self._current()
+        if snapshot.index.ntotal == 0:
+            return []
+        params = None
+        if article_id is not None:
+            ids = self.sentence_ids(article_id)
+            if not ids:
+                return []
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(vectors.ids_array(ids)))
+            k = min(k, len(ids))
+        k = min(k, int(snapshot.index.ntotal))
+        scores, found = snapshot.index.search(query.reshape(1, -1), k, params=params)
+        return [(int(i), float(s)) for i, s in zip(found[0], scores[0], strict=True) if i >= 0]
+
+    def vectors_of(self, ids: Sequence[int]) -> Vectors:
+        """The stored vectors of sentences, in the order given."""
+        snapshot = self._current()
+        if not ids:
+            return np.zeros((0, snapshot.index.d), dtype=np.float32)
+        out: Vectors = snapshot.index.reconstruct_batch(vectors.ids_array(list(ids)))
+        return out
+
+    def lexical_terms(self, text: str) -> list[str]:
+        """The words of text worth matching: lowercased, stop words dropped."""
+        seen: dict[str, None] = {}
+        for token in _TOKEN.findall(text.lower()):
+            if token not in self._stop_words and token not in seen:
+                seen[token] = None
+        return list(seen)
+
+    def search_lexical(
+        self, text: str, k: int, article_id: str | None = None
+    ) -> list[tuple[int, float]]:
+        """Sentence ids and BM25 scores (higher is better) for the words of text."""
+        terms = self.lexical_terms(text)
+        if not terms:
+            return []
+        query = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        conn = self.connection
+        if article_id is None:
+            sql = (
+                "SELECT rowid, -bm25(sentences_fts) FROM sentences_fts WHERE sentences_fts MATCH ?"
+                " ORDER BY bm25(sentences_fts) LIMIT ?"
+            )
+            rows = conn.execute(sql, (query, k)).fetchall()
+        else:
+            sql = (
+                "SELECT f.rowid, -bm25(sentences_fts) FROM sentences_fts f"
+                " JOIN sentences s ON s.id = f.rowid"
+                " WHERE sentences_fts MATCH ? AND s.article_id = ?"
+                " ORDER BY bm25(sentences_fts) LIMIT ?"
+            )
+            rows = conn.execute(sql, (query, article_id, k)).fetchall()
+        return [(int(row[0]), float(row[1])) for row in rows]
+
+    def sentence_ids(self, article_id: str) -> list[int]:
+        """Ids of an article's sentences, in reading order."""
+        rows = self.connection.execute(
+            "SELECT id FROM sentences WHERE article_id = ? ORDER BY position", (article_id,)
+        )
+        return [int(row[0]) for row in rows]
+
+    def sentences(self, ids: Sequence[int]) -> dict[int, Sentence]:
+        """Stored sentences with article metadata and neighbours; missing ids are left out."""
+        if not ids:
+            return {}
+        conn = self.connection
+        marks = ",".join("?" * len(ids))
+        rows = conn.execute(
+            "SELECT s.id, s.article_id, s.position, s.start, s.end, s.text,"
+            " a.title, a.source, a.url, a.published,"
+            " (SELECT p.text FROM sentences p WHERE p.article_id = s.article_id"
+            "    AND p.position = s.position - 1) AS before,"
+            " (SELECT n.text FROM sentences n WHERE n.article_id = s.article_id"
+            "    AND n.position = s.position + 1) AS after"
+            f" FROM sentences s JOIN articles a ON a.id = s.article_id WHERE s.id IN ({marks})",
+            list(ids),
+        ).fetchall()
+        return {int(row["id"]): Sentence(**dict(row)) for row in rows}
+
+    def article_count_sentences(self, article_id: str) -> int:
+        """How many sentences an article has."""
+        row = self.connection.execute(
+            "SELECT COUNT(*) FROM sentences WHERE article_id = ?", (article_id,)
+        ).fetchone()
+        return int(row[0])
+
+    def has_article(self, article_id: str) -> bool:
+        """Whether an article with this id is indexed."""
+        row = self.connection.execute(
+            "SELECT 1 FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        return row is not None
+
+    def article(self, article_id: str) -> tuple[Article, list[Sentence]]:
+        """An article with its sentences in reading order."""
+        row = self.connection.execute(
+            "SELECT id, title, text, source, url, published FROM articles WHERE id = ?",
+            (article_id,),
+        ).fetchone()
+        if row is None:
+            raise ArticleNotFoundError(f"no article with id {article_id!r}")
+        sentences = self.sentences(self.sentence_ids(article_id))
+        ordered = sorted(sentences.values(), key=lambda s: s.position)
+        return Article(**dict(row)), ordered
+
+    def articles(self, offset: int = 0, limit: int = 20) -> tuple[list[ArticleInfo], int]:
+        """A page of articles, newest first, and the total count."""
+        conn = self.connection
+        rows = conn.execute(
+            "SELECT a.id, a.title, a.source, a.url, a.published, a.ingested_at,"
+            " (SELECT COUNT(*) FROM sentences s WHERE s.article_id = a.id) AS sentences"
+            " FROM articles a"
+            " ORDER BY a.published IS NULL, a.published DESC, a.ingested_at DESC, a.id"
+            " LIMIT ? OFFSET ?",
+            (limit, offset),
+        ).fetchall()
+        total = conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+        return [ArticleInfo(**dict(row)) for row in rows], int(total)
+
+
+def report_replaced(articles: list[Article], report: IngestReport) -> list[Article]:
+    """The articles of this ingest that replace stored ones."""
+    replaced = set(report.replaced)
+    return [article for article in articles if article.id in replaced]
+
+
+def _rows_in(conn: sqlite3.Connection, sql: str, keys: Sequence[str]) -> list[sqlite3.Row]:
+    """Rows of sql whose `IN ({})` takes keys, in chunks under SQLite's variable limit."""
+    out: list[sqlite3.Row] = []
+    for first in range(0, len(keys), 500):
+        chunk = keys[first : first + 500]
+        out.extend(conn.execute(sql.format(",".join("?" * len(chunk))), chunk))
+    return out
+
+
+def _upsert_article(conn: sqlite3.Connection, article: Article, now: float) -> None:
+    conn.execute(
+        "INSERT INTO articles (id, title, text, source, url, published, text_hash, ingested_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET title = excluded.title, text = excluded.text,"
+        " source = excluded.source, url = excluded.url, published = excluded.published,"
+        " text_hash = excluded.text_hash, ingested_at = excluded.ingested_at",
+        (
+            article.id,
+            article.title,
+            article.text,
+            article.source,
+            article.url,
+            article.published,
+            article.text_hash,
+            now,
+        ),
+    )
+
+
+def _insert_sentences(
+    conn: sqlite3.Connection, rows: Sequence[tuple[int, str, int, int, int, str]]
+) -> None:
+    conn.executemany(
+        "INSERT INTO sentences (id, article_id, position, start, end, text)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.executemany(
+        "INSERT INTO sentences_fts (rowid, text) VALUES (?, ?)", [(r[0], r[5]) for r in rows]
+    )
+
+
+def _delete_sentences(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
+    for first in range(0, len(ids), 500):
+        chunk = list(ids[first : first + 500])
+        marks = ",".join("?" * len(chunk))
+        conn.execute(f"DELETE FROM sentences_fts WHERE rowid IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM sentences WHERE id IN ({marks})", chunk)

@@ -1,0 +1,1 @@
+"""Answering: retrieval, fusion, conversations, evaluation and benchmarks over the index."""

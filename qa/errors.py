@@ -1,0 +1,13 @@
+"""Errors of the answering layer."""
+
+from __future__ import annotations
+
+from index.errors import NewsqaError
+
+
+class InvalidQuestionError(NewsqaError):
+    """The question is empty, too long, or asks for an impossible number of answers."""
+
+
+class ConversationNotFoundError(NewsqaError):
+    """No live conversation has this id (never started, or expired)."""

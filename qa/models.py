@@ -1,0 +1,40 @@
+"""The answer object every way in (command line, HTTP, Telegram) returns."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Context(BaseModel):
+    """The sentences around a quoted one."""
+
+    before: str | None = None
+    after: str | None = None
+
+
+class Answer(BaseModel):
+    """One quoted sentence and where it came from."""
+
+    article_id: str
+    title: str
+    source: str | None = None
+    url: str | None = None
+    published: str | None = None
+    sentence: str = Field(description="The sentence, quoted word for word from the article.")
+    start: int | None = Field(description="Start of the sentence in the article text.")
+    end: int | None = Field(description="End (exclusive) of the sentence in the article text.")
+    score: float
+    context: Context = Field(default_factory=Context)
+
+
+class AnswerSet(BaseModel):
+    """The answer to one question: the best sentences, or an abstention."""
+
+    question: str
+    conversation_id: str | None = None
+    abstained: bool = Field(
+        default=False,
+        description="True when nothing indexed answers the question; `answers` then holds the "
+        "closest sentences only when they were asked for.",
+    )
+    answers: list[Answer] = Field(default_factory=list)
