@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -141,9 +142,7 @@ def render(answer_set: AnswerSet) -> str:
             lines.append("Closest sentences:")
     for i, answer in enumerate(answer_set.answers, start=1):
         lines.append(f'{i}. "{answer.sentence}"')
-        where = " · ".join(
-            part for part in (answer.title, answer.source, answer.published) if part
-        )
+        where = " · ".join(part for part in (answer.title, answer.source, answer.published) if part)
         lines.append(f"   {where}  (score {answer.score:.2f}, article {answer.article_id})")
     return "\n".join(lines)
 
@@ -293,7 +292,9 @@ def bench(
     paths: Annotated[
         list[Path], typer.Argument(help="Articles to index: files, folders, evaluation sets.")
     ],
-    questions: Annotated[int, typer.Option("--questions", help="How many questions to time.")] = 300,
+    questions: Annotated[
+        int, typer.Option("--questions", help="How many questions to time.")
+    ] = 300,
 ) -> None:
     """Measure ingest throughput, question latency and peak memory on a corpus."""
     from bots.wiring import build_service, load_encoder
@@ -310,6 +311,9 @@ def bench(
 
 def main() -> None:
     """Entry point of the `newsqa` script."""
+    logging.basicConfig(level=logging.INFO, format="newsqa: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "sentence_transformers", "transformers", "faiss", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     app()
 
 

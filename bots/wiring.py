@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from bots.settings import Settings
@@ -11,8 +12,13 @@ from qa.service import QAService
 
 
 def load_encoder(settings: Settings) -> Encoder:
-    """The configured model, loaded once."""
-    return SentenceTransformerEncoder(settings.model_path)
+    """The configured model, loaded once per process."""
+    return _encoder(settings.model_path)
+
+
+@lru_cache(maxsize=2)
+def _encoder(model_path: Path | None) -> Encoder:
+    return SentenceTransformerEncoder(model_path)
 
 
 def build_service(

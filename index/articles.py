@@ -170,7 +170,9 @@ def _add_parsed(result: ReadResult, where: str, record: Any) -> None:
 def _files(paths: Iterable[Path]) -> Iterator[Path | Skipped]:
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
+            )
             if not found:
                 yield Skipped(str(path), f"folder holds no {_suffix_list()} files")
             yield from found

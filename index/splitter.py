@@ -38,6 +38,7 @@ def split_sentences(text: str) -> list[Span]:
     for line_start, line in _lines(text):
         if not line.strip():
             continue
+        first_of_line = len(spans)
         for paragraph in segmenter.analyze(line):
             for sentence in paragraph:
                 tokens = list(sentence)
@@ -47,8 +48,12 @@ def split_sentences(text: str) -> list[Span]:
                 end = line_start + tokens[-1].offset + len(tokens[-1].value)
                 while end > start and text[end - 1].isspace():
                     end -= 1
-                if end > start:
-                    spans.append(Span(start, end, text[start:end]))
+                if end <= start:
+                    continue
+                if not _WORD.search(text[start:end]) and len(spans) > first_of_line:
+                    # A stray closing quote or bracket belongs to the sentence before it.
+                    start = spans.pop().start
+                spans.append(Span(start, end, text[start:end]))
     return spans
 
 

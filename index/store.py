@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import re
 import sqlite3
 import threading
@@ -27,7 +28,9 @@ from index.articles import Article
 from index.embedding import Encoder, Vectors
 from index.errors import ArticleNotFoundError, IndexBusyError, ModelMismatchError
 from index.splitter import Span, split_sentences, trailing_chrome
+from index.vectors import FaissIndex
 
+log = logging.getLogger("newsqa.index")
 SCHEMA_VERSION = 1
 DB_NAME = "newsqa.sqlite3"
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -96,7 +99,7 @@ class Stats:
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
     generation: int
-    index: faiss.IndexIDMap2
+    index: FaissIndex
 
 
 _SCHEMA = """
@@ -272,13 +275,15 @@ class NewsIndex:
 
     def _commit(
         self,
-        index: faiss.IndexIDMap2,
+        index: FaissIndex,
         generation: int,
         apply: Callable[[sqlite3.Connection], None],
         model: str | None,
         dim: int,
     ) -> None:
+        log.info("writing vectors of generation %d (%d vectors)", generation, index.ntotal)
         vectors.write(index, self._vector_dir, generation)
+        log.info("committing generation %d", generation)
         conn = self.connection
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -293,22 +298,23 @@ class NewsIndex:
             conn.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('manifest', ?)", (json.dumps(manifest),)
             )
-            conn.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),)
-            )
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         self._snapshot = _Snapshot(generation, index)
         vectors.remove_stale(self._vector_dir, keep=generation)
+        log.info("generation %d is live", generation)
 
     def _next_ids(self, conn: sqlite3.Connection, count: int) -> list[int]:
         raw = self._meta(conn, "next_sentence_id")
         first = 1 if raw is None else int(raw)
         return list(range(first, first + count))
 
-    def ingest(self, articles: Sequence[Article], progress: Progress = _no_progress) -> IngestReport:
+    def ingest(
+        self, articles: Sequence[Article], progress: Progress = _no_progress
+    ) -> IngestReport:
         """Add new articles, replace changed ones, leave unchanged ones alone."""
         report = IngestReport()
         latest: dict[str, Article] = {}
@@ -349,6 +355,7 @@ class NewsIndex:
 
             split = [(article, self._split(article)) for article in to_embed]
             texts = [span.text for _, spans in split for span in spans]
+            log.info("embedding %d sentences of %d articles", len(texts), len(split))
             progress("embedding", 0, len(texts))
             new_vectors = self._embed(texts, progress)
             report.sentences = len(texts)
@@ -363,7 +370,9 @@ class NewsIndex:
                 )
             ]
             current = self._current()
-            index = faiss.clone_index(current.index) if current.index.ntotal else None
+            index: FaissIndex | None = (
+                faiss.clone_index(current.index) if current.index.ntotal else None
+            )
             dim = self.encoder.dim
             if index is None or index.d != dim:
                 index = vectors.empty(dim)
@@ -413,7 +422,10 @@ class NewsIndex:
         """Remove an article and its sentences; returns how many sentences went."""
         with self._writing():
             conn = self.connection
-            if conn.execute("SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone() is None:
+            if (
+                conn.execute("SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone()
+                is None
+            ):
                 raise ArticleNotFoundError(f"no article with id {article_id!r}")
             old_ids = [
                 int(row[0])
@@ -422,7 +434,7 @@ class NewsIndex:
                 )
             ]
             current = self._current()
-            index = faiss.clone_index(current.index)
+            index: FaissIndex = faiss.clone_index(current.index)
             if old_ids:
                 index.remove_ids(vectors.ids_array(old_ids))
             manifest = self._manifest(conn) or {}
@@ -476,6 +488,9 @@ class NewsIndex:
             final_rows = [
                 (row[0] if row[0] is not None else next(fresh_iter), *row[1:]) for row in rows
             ]
+            log.info(
+                "rebuild: embedding %d sentences of %d articles", len(final_rows), len(articles)
+            )
             new_vectors = self._embed([row[5] for row in final_rows], progress)
             dim = self.encoder.dim
             index = vectors.empty(dim)
@@ -526,7 +541,8 @@ class NewsIndex:
             ids = self.sentence_ids(article_id)
             if not ids:
                 return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(vectors.ids_array(ids)))
+            selector = faiss.IDSelectorBatch(vectors.ids_array(ids))
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
             k = min(k, len(ids))
         k = min(k, int(snapshot.index.ntotal))
         scores, found = snapshot.index.search(query.reshape(1, -1), k, params=params)

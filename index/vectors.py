@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -14,10 +15,12 @@ import numpy.typing as npt
 from index.errors import IndexCorruptError
 
 Ids = npt.NDArray[np.int64]
+# faiss's bundled type hints disagree with its SWIG wrappers (remove_ids takes arrays).
+FaissIndex = Any
 _FILE = re.compile(r"^vectors-(\d+)\.faiss$")
 
 
-def empty(dim: int) -> faiss.IndexIDMap2:
+def empty(dim: int) -> FaissIndex:
     """An exact inner-product index whose ids survive deletes (IDMap2 can reconstruct)."""
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
@@ -27,7 +30,7 @@ def path_for(folder: Path, generation: int) -> Path:
     return folder / f"vectors-{generation}.faiss"
 
 
-def write(index: faiss.Index, folder: Path, generation: int) -> Path:
+def write(index: FaissIndex, folder: Path, generation: int) -> Path:
     """Write index as generation's file: temp file, fsync, rename; never overwrites in place."""
     folder.mkdir(parents=True, exist_ok=True)
     final = path_for(folder, generation)
@@ -40,7 +43,7 @@ def write(index: faiss.Index, folder: Path, generation: int) -> Path:
     return final
 
 
-def read(folder: Path, generation: int) -> faiss.IndexIDMap2:
+def read(folder: Path, generation: int) -> FaissIndex:
     """Load generation's vectors."""
     path = path_for(folder, generation)
     try:

@@ -119,7 +119,9 @@ class Conversations:
                 (conversation_id, now, now),
             )
         else:
-            conn.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
+            conn.execute(
+                "UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id)
+            )
 
     def record(
         self,

@@ -62,7 +62,9 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
-def _right(answer_article: str, start: int | None, end: int | None, question: dict[str, Any]) -> bool:
+def _right(
+    answer_article: str, start: int | None, end: int | None, question: dict[str, Any]
+) -> bool:
     if answer_article != question["doc_id"] or start is None or end is None:
         return False
     return any(start < g_end and g_start < end for g_start, g_end in question["gold"])
@@ -73,12 +75,15 @@ def _ask_all(
 ) -> Iterator[tuple[dict[str, Any], AnswerSet]]:
     for question in questions:
         conversation = question.get("conversation")
-        yield question, service.ask(
-            question["question"],
-            k=k,
-            article_id=question["doc_id"] if article_scope else None,
-            conversation_id=f"eval-{conversation}" if conversation else None,
-            include_closest=True,
+        yield (
+            question,
+            service.ask(
+                question["question"],
+                k=k,
+                article_id=question["doc_id"] if article_scope else None,
+                conversation_id=f"eval-{conversation}" if conversation else None,
+                include_closest=True,
+            ),
         )
 
 

@@ -37,7 +37,7 @@ class Retriever:
             previous = self._index.encoder.encode([last.question])[0]
             vector = vector + 0.5 * previous
             vector = vector / np.linalg.norm(vector)
-        return vector.astype(np.float32)
+        return np.asarray(vector, dtype=np.float32)
 
     def rank(
         self, question: str, article_id: str | None, history: Conversation | None = None

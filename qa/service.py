@@ -116,9 +116,7 @@ class QAService:
         ids = last.ranked[last.shown : last.shown + k]
         answers = self._answers(ids, [0.0] * len(ids))
         self.conversations.mark_shown(conversation_id, last.turn, last.shown + len(ids))
-        return AnswerSet(
-            question=last.question, conversation_id=conversation_id, answers=answers
-        )
+        return AnswerSet(question=last.question, conversation_id=conversation_id, answers=answers)
 
     def _answers(self, ids: Sequence[int], scores: Sequence[float]) -> list[Answer]:
         found = self.index.sentences(ids)

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real packaged model (once per session), a fake encoder, isolated settings."""
+"""Shared fixtures: the real model (once per session), a fake encoder, isolated settings."""
 
 from __future__ import annotations
 

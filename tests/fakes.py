@@ -1,4 +1,4 @@
-"""A deterministic stand-in for the embedding model, for tests where the model is beside the point."""
+"""A deterministic stand-in for the embedding model, where the model is beside the point."""
 
 from __future__ import annotations
 

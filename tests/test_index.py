@@ -1,0 +1,152 @@
+"""The index: ingest is idempotent, changes replace, deletes and rebuilds keep it consistent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.articles import Article
+from index.errors import ArticleNotFoundError, ModelMismatchError
+from index.store import NewsIndex
+from tests.fakes import FakeEncoder
+
+
+def story(id_: str, text: str, title: str = "A story") -> Article:
+    return Article(id=id_, title=title, text=text, source="wire")
+
+
+VIENNA = story("vienna", "The ministers will meet in Vienna on Monday. Talks are expected to last.")
+OSLO = story("oslo", "Fishermen in Oslo protested new quotas. Boats blocked the harbour.")
+
+
+def top_text(index: NewsIndex, question: str, article_id: str | None = None) -> str:
+    vector = index.encoder.encode([question])[0]
+    [(sentence_id, _)] = index.search_dense(vector, 1, article_id)
+    return index.sentences([sentence_id])[sentence_id].text
+
+
+def test_ingesting_the_same_articles_again_changes_nothing(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    first = index.ingest([VIENNA, OSLO])
+    assert sorted(first.added) == ["oslo", "vienna"]
+    before = index.stats()
+    encoded = fake_encoder.encoded
+    again = index.ingest([VIENNA, OSLO])
+    assert sorted(again.unchanged) == ["oslo", "vienna"]
+    assert fake_encoder.encoded == encoded, "unchanged articles must not be embedded again"
+    assert index.stats() == before
+
+
+def test_new_articles_are_added_without_re_embedding_old_ones(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([VIENNA])
+    encoded = fake_encoder.encoded
+    index.ingest([VIENNA, OSLO])
+    assert fake_encoder.encoded - encoded == 2, "only Oslo's two sentences are embedded"
+    assert index.stats().sentences == 4
+    assert top_text(index, "fishermen harbour boats") == "Boats blocked the harbour."
+
+
+def test_changed_text_replaces_the_old_sentences(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([VIENNA, OSLO])
+    changed = story("vienna", "The ministers will now meet in Geneva on Tuesday.")
+    report = index.ingest([changed])
+    assert report.replaced == ["vienna"]
+    _, sentences = index.article("vienna")
+    assert [s.text for s in sentences] == ["The ministers will now meet in Geneva on Tuesday."]
+    assert index.stats().sentences == 3
+    assert index.stats().vectors == 3
+    assert "Vienna" not in top_text(index, "ministers meet Vienna Monday")
+
+
+def test_remove_deletes_sentences_and_vectors_and_other_ids_survive(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([VIENNA, OSLO])
+    assert index.remove("vienna") == 2
+    assert index.stats().articles == 1
+    assert index.stats().vectors == 1 + 1
+    assert top_text(index, "ministers meet Vienna") in {
+        "Fishermen in Oslo protested new quotas.",
+        "Boats blocked the harbour.",
+    }
+    with pytest.raises(ArticleNotFoundError):
+        index.remove("vienna")
+    reopened = NewsIndex(tmp_path, fake_encoder)
+    assert top_text(reopened, "fishermen harbour boats") == "Boats blocked the harbour."
+
+
+def test_article_scope_only_searches_that_article(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([VIENNA, OSLO])
+    vector = index.encoder.encode(["fishermen harbour"])[0]
+    found = index.search_dense(vector, 10, article_id="vienna")
+    assert {index.sentences([i])[i].article_id for i, _ in found} == {"vienna"}
+    assert len(found) == 2
+    lexical = index.search_lexical("harbour", 10, article_id="vienna")
+    assert lexical == []
+    assert index.search_lexical("harbour", 10)
+
+
+def test_lexical_search_stems_and_ignores_stop_words(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([VIENNA, OSLO])
+    [(sentence_id, score)] = index.search_lexical("Where is the meeting?", 10)
+    assert index.sentences([sentence_id])[sentence_id].text.startswith("The ministers will meet")
+    assert score > 0
+    assert index.search_lexical("the of and", 10) == []
+
+
+def test_index_refuses_another_model_until_rebuilt(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    NewsIndex(tmp_path, fake_encoder).ingest([VIENNA])
+    other = FakeEncoder(dim=32, model_id="other-model@2")
+    with pytest.raises(ModelMismatchError, match="newsqa rebuild"):
+        NewsIndex(tmp_path, other)
+    # Rebuilding is the way to switch models: open without the check, rebuild with the new one.
+    index = NewsIndex(tmp_path)
+    index._encoder = other
+    stats = index.rebuild()
+    assert stats.model == "other-model@2"
+    assert stats.dim == 32
+    assert NewsIndex(tmp_path, other).stats().vectors == 2
+
+
+def test_rebuild_keeps_ids_of_unchanged_sentences(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([VIENNA, OSLO])
+    ids_before = index.sentence_ids("oslo")
+    generation = index.stats().generation
+    stats = index.rebuild()
+    assert index.sentence_ids("oslo") == ids_before
+    assert stats.generation == generation + 1
+    assert stats.sentences == stats.vectors == 4
+    vector_files = list((tmp_path / "vectors").glob("*.faiss"))
+    assert [p.name for p in vector_files] == [f"vectors-{stats.generation}.faiss"]
+
+
+def test_context_neighbours_and_article_listing(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([VIENNA, story("later", "Another story here.", title="Later")])
+    ids = index.sentence_ids("vienna")
+    found = index.sentences(ids)
+    assert found[ids[0]].before is None
+    assert found[ids[0]].after == "Talks are expected to last."
+    assert found[ids[1]].before == "The ministers will meet in Vienna on Monday."
+    page, total = index.articles(limit=1)
+    assert total == 2
+    assert len(page) == 1
