@@ -141,9 +141,7 @@ def render(answer_set: AnswerSet) -> str:
             lines.append("Closest sentences:")
     for i, answer in enumerate(answer_set.answers, start=1):
         lines.append(f'{i}. "{answer.sentence}"')
-        where = " · ".join(
-            part for part in (answer.title, answer.source, answer.published) if part
-        )
+        where = " · ".join(part for part in (answer.title, answer.source, answer.published) if part)
         lines.append(f"   {where}  (score {answer.score:.2f}, article {answer.article_id})")
     return "\n".join(lines)
 
@@ -293,7 +291,9 @@ def bench(
     paths: Annotated[
         list[Path], typer.Argument(help="Articles to index: files, folders, evaluation sets.")
     ],
-    questions: Annotated[int, typer.Option("--questions", help="How many questions to time.")] = 300,
+    questions: Annotated[
+        int, typer.Option("--questions", help="How many questions to time.")
+    ] = 300,
 ) -> None:
     """Measure ingest throughput, question latency and peak memory on a corpus."""
     from bots.wiring import build_service, load_encoder
@@ -306,6 +306,21 @@ def bench(
     )
     for line in result.lines():
         typer.echo(line)
+
+
+@app.command()
+def bot() -> None:
+    """Answer questions in Telegram: long polling, or a webhook when one is configured."""
+    settings = get_settings()
+    if settings.telegram_bot_token is None:
+        raise _fail("set TELEGRAM_BOT_TOKEN to the token @BotFather gave you", 2)
+    try:
+        from bots.telegram.app import run_bot
+    except ImportError:
+        raise _fail("the bot needs python-telegram-bot: pip install 'newsqa[bot]'") from None
+    service = _service(settings)
+    with _errors():
+        run_bot(settings, service)
 
 
 def main() -> None:
