@@ -31,7 +31,7 @@ def test_every_piece_is_escaped() -> None:
     messages = render.render_answers(AnswerSet(question="q", answers=[_answer(NASTY)]))
     assert messages == [
         '<b>1.</b> <a href="https://example.com/story?a=1&amp;b=&lt;2&gt;">'
-        "Tom &amp; Jerry &lt;b&gt;bold&lt;/b&gt; &lt;script&gt;alert(\"x\")&lt;/script&gt; "
+        'Tom &amp; Jerry &lt;b&gt;bold&lt;/b&gt; &lt;script&gt;alert("x")&lt;/script&gt; '
         "a &lt; b &gt; c &amp;amp;</a> · 2025-10-16\n"
         "<blockquote>Tom &amp; Jerry &lt;b&gt;bold&lt;/b&gt; "
         '&lt;script&gt;alert("x")&lt;/script&gt; a &lt; b &gt; c &amp;amp;</blockquote>'
