@@ -126,17 +126,27 @@ def build_application(
 
 
 class _Redact(logging.Filter):
-    """Belt and braces: no log line ever carries the token, whoever formats it."""
+    """Belt and braces: no log line carries the token, not even a traceback.
+
+    PTB itself logs "The token `...` was rejected" with a traceback when Telegram refuses it.
+    """
 
     def __init__(self, secret: str) -> None:
         super().__init__()
         self._secret = secret
+        self._formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if self._secret in message:
             record.msg = message.replace(self._secret, "[token]")
             record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text and self._secret in record.exc_text:
+            record.exc_text = record.exc_text.replace(self._secret, "[token]")
+        if record.stack_info and self._secret in record.stack_info:
+            record.stack_info = record.stack_info.replace(self._secret, "[token]")
         return True
 
 
@@ -152,26 +162,32 @@ def configure_logging(settings: Settings) -> None:
             handler.addFilter(redact)
 
 
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """How to receive updates by webhook; Telegram must send the secret with every update."""
+    assert settings.telegram_webhook_url is not None
+    secret = (
+        settings.telegram_webhook_secret.get_secret_value()
+        if settings.telegram_webhook_secret is not None
+        else secrets.token_urlsafe(32)
+    )
+    return {
+        "listen": settings.telegram_webhook_listen,
+        "port": settings.telegram_webhook_port,
+        "url_path": urlsplit(settings.telegram_webhook_url).path.lstrip("/"),
+        "webhook_url": settings.telegram_webhook_url,
+        "secret_token": secret,
+        "allowed_updates": Update.ALL_TYPES,
+    }
+
+
 def run_bot(settings: Settings, service: QAService) -> None:
     """Serve until SIGINT or SIGTERM: long polling, or a webhook when a webhook URL is set."""
     configure_logging(settings)
     app = build_application(settings, service)
     try:
         if settings.telegram_webhook_url:
-            secret = (
-                settings.telegram_webhook_secret.get_secret_value()
-                if settings.telegram_webhook_secret is not None
-                else secrets.token_urlsafe(32)
-            )
             logger.info("receiving updates by webhook at %s", settings.telegram_webhook_url)
-            app.run_webhook(
-                listen=settings.telegram_webhook_listen,
-                port=settings.telegram_webhook_port,
-                url_path=urlsplit(settings.telegram_webhook_url).path.lstrip("/"),
-                webhook_url=settings.telegram_webhook_url,
-                secret_token=secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
+            app.run_webhook(**webhook_options(settings))
         else:
             logger.info("receiving updates by long polling")
             app.run_polling(allowed_updates=Update.ALL_TYPES)
