@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -32,6 +33,7 @@ from tests.telegram_fakes import check_telegram_html, visible_text
 TOKEN = "123456:e2e-SECRET-token-never-logged"
 BOT = {"id": 4242, "is_bot": True, "first_name": "NewsQA", "username": "newsqa_e2e_bot"}
 CHAT = 1001
+OTHER_CHAT = 1002
 # values sent as plain strings (everything else arrives JSON-encoded)
 STRING_FIELDS = frozenset({"text", "callback_query_id"})
 
@@ -210,22 +212,29 @@ def test_the_bot_process_answers_follow_ups_and_stops_on_sigterm(
         fake.wait_for(lambda: "getUpdates" in fake.methods(), 90, "the bot to start polling")
         assert set(fake.methods()[:3]) == {"getMe", "setMyCommands", "deleteWebhook"}
 
-        fake.say("What did Trump and Putin agree on?")
+        # a first question in a fresh chat: Budapest is among the quoted sentences
+        fake.say("where will they meet?", chat_id=OTHER_CHAT)
         fake.wait_for(lambda: len(fake.sent()) == 1, 60, "the first answer")
+        [standalone] = fake.sent()
+        assert standalone["chat_id"] == OTHER_CHAT
+        assert any("Budapest" in quote for quote in _quotes(standalone))
+
+        fake.say("What did Trump and Putin agree on?")
+        fake.wait_for(lambda: len(fake.sent()) == 2, 60, "the first answer in the conversation")
         fake.say("where will they meet?")
-        fake.wait_for(lambda: len(fake.sent()) == 2, 60, "the follow-up's answer")
-        first, follow_up = fake.sent()
+        fake.wait_for(lambda: len(fake.sent()) == 3, 60, "the follow-up's answer")
+        first, follow_up = fake.sent()[1:]
         for payload in (first, follow_up):
             assert payload["chat_id"] == CHAT and payload["parse_mode"] == "HTML"
             check_telegram_html(payload["text"])
             assert payload["text"].startswith("<b>1.</b> ") and "<blockquote>" in payload["text"]
-        assert "Budapest, Hungary" in visible_text(follow_up["text"])
+        assert any("Budapest, Hungary" in quote for quote in _quotes(follow_up))
 
         # the context button under the Budapest answer
         budapest = _button_for(follow_up, "Budapest, Hungary")
         fake.press(budapest)
-        fake.wait_for(lambda: len(fake.sent()) == 3, 30, "the context")
-        context = fake.sent()[2]
+        fake.wait_for(lambda: len(fake.sent()) == 4, 30, "the context")
+        context = fake.sent()[3]
         assert "answerCallbackQuery" in fake.methods()
         check_telegram_html(context["text"])
         assert '<b>"Then President Putin and I will meet' in context["text"]
@@ -262,6 +271,11 @@ def test_the_bot_process_answers_follow_ups_and_stops_on_sigterm(
     record = os.environ.get("NEWSQA_E2E_RECORD")
     if record:  # for the write-up: the exchange exactly as the fake server saw it
         Path(record).write_text(json.dumps(fake_telegram.calls, indent=2, ensure_ascii=False))
+
+
+def _quotes(payload: dict[str, Any]) -> list[str]:
+    """The quoted sentences of an answer message, as a reader sees them."""
+    return [visible_text(q) for q in re.findall(r"<blockquote>(.*?)</blockquote>", payload["text"])]
 
 
 def _button_for(payload: dict[str, Any], words: str) -> str:

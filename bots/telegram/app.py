@@ -33,7 +33,7 @@ COMMANDS = [
     BotCommand("sources", "The most recent articles"),
     BotCommand("reset", "Forget this conversation"),
 ]
-MAX_CONCURRENT_UPDATES = 64
+MAX_CONCURRENT_UPDATES = 256  # waiting tasks are cheap; the thread pool bounds the work
 
 
 class BotStartError(NewsqaError):

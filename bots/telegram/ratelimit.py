@@ -7,6 +7,8 @@ from collections import deque
 from collections.abc import Callable
 from enum import Enum
 
+MAX_CHATS = 10_000  # above this many tracked chats, quiet ones are forgotten
+
 
 class Verdict(Enum):
     """What to do with one message."""
@@ -30,6 +32,8 @@ class RateLimiter:
 
     def check(self, chat_id: int) -> Verdict:
         """Count a message from a chat and say whether to answer it."""
+        if len(self._seen) > MAX_CHATS:
+            self.forget_idle()
         now = self._clock()
         seen = self._seen.setdefault(chat_id, deque())
         while seen and now - seen[0] >= self.window:
