@@ -141,7 +141,9 @@ def render(answer_set: AnswerSet) -> str:
             lines.append("Closest sentences:")
     for i, answer in enumerate(answer_set.answers, start=1):
         lines.append(f'{i}. "{answer.sentence}"')
-        where = " · ".join(part for part in (answer.title, answer.source, answer.published) if part)
+        where = " · ".join(
+            part for part in (answer.title, answer.source, answer.published) if part
+        )
         lines.append(f"   {where}  (score {answer.score:.2f}, article {answer.article_id})")
     return "\n".join(lines)
 
@@ -291,9 +293,7 @@ def bench(
     paths: Annotated[
         list[Path], typer.Argument(help="Articles to index: files, folders, evaluation sets.")
     ],
-    questions: Annotated[
-        int, typer.Option("--questions", help="How many questions to time.")
-    ] = 300,
+    questions: Annotated[int, typer.Option("--questions", help="How many questions to time.")] = 300,
 ) -> None:
     """Measure ingest throughput, question latency and peak memory on a corpus."""
     from bots.wiring import build_service, load_encoder
