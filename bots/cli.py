@@ -309,6 +309,21 @@ def bench(
         typer.echo(line)
 
 
+@app.command()
+def bot() -> None:
+    """Answer questions in Telegram: long polling, or a webhook when one is configured."""
+    settings = get_settings()
+    if settings.telegram_bot_token is None:
+        raise _fail("set TELEGRAM_BOT_TOKEN to the token @BotFather gave you", 2)
+    try:
+        from bots.telegram.app import run_bot
+    except ImportError:
+        raise _fail("the bot needs python-telegram-bot: pip install 'newsqa[bot]'") from None
+    service = _service(settings)
+    with _errors():
+        run_bot(settings, service)
+
+
 def main() -> None:
     """Entry point of the `newsqa` script."""
     logging.basicConfig(level=logging.INFO, format="newsqa: %(message)s", stream=sys.stderr)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_data_dir() -> Path:
@@ -25,6 +26,38 @@ class Settings(BaseSettings):
     conversation_idle_seconds: float = Field(default=7 * 86400.0, gt=0)
     max_question_chars: int = Field(default=500, ge=10)
     max_k: int = Field(default=20, ge=1)
+
+    # ---- Telegram bot (`newsqa bot`) --------------------------------------------------------
+    # The token and API address use Telegram's usual unprefixed names.
+    telegram_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "telegram_bot_token")
+    )
+    telegram_api_base_url: str = Field(
+        default="https://api.telegram.org/bot",
+        validation_alias=AliasChoices("TELEGRAM_API_BASE_URL", "telegram_api_base_url"),
+        description="python-telegram-bot's base_url: the token is appended to it",
+    )
+    telegram_webhook_url: str | None = Field(
+        default=None, description="Public HTTPS address for webhook mode; unset: long polling"
+    )
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret-token header Telegram must send; random when unset"
+    )
+    telegram_webhook_listen: str = "0.0.0.0"
+    telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
+    telegram_admins: Annotated[frozenset[int], NoDecode] = Field(
+        default=frozenset(), description="Comma-separated numeric user ids who may add articles"
+    )
+    telegram_rate_limit: int = Field(default=10, ge=1, description="Messages per chat per window")
+    telegram_rate_window_seconds: float = Field(default=60.0, gt=0)
+    telegram_answers: int = Field(default=3, ge=1, le=10, description="Sentences per reply")
+
+    @field_validator("telegram_admins", mode="before")
+    @classmethod
+    def _admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+        return value
 
 
 @lru_cache(maxsize=1)
