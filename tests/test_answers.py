@@ -1,0 +1,88 @@
+"""What a user asking the bundled samples sees, with the real model."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.service import QAService
+
+pytestmark = pytest.mark.model
+
+CHROME = {"AFP", "Commentaires (0)", "Participer à la Discussion"}
+
+
+def test_where_will_they_meet_names_budapest_first(samples_service: QAService) -> None:
+    answer = samples_service.ask("where will they meet?")
+    assert not answer.abstained
+    top = answer.answers[0]
+    assert "Budapest" in top.sentence
+    assert "meet" in top.sentence
+    assert top.title == "Trump et Poutine vont se voir à Budapest"
+
+
+def test_drones_question_gives_the_320_drones_sentence(samples_service: QAService) -> None:
+    answer = samples_service.ask("How many drones did Russia launch?")
+    assert answer.answers[0].sentence.startswith("Russia launched a series of 320 drones")
+
+
+def test_icc_withdrawal_question_gives_the_june_2_sentence(samples_service: QAService) -> None:
+    answer = samples_service.ask("When does Hungary's withdrawal from the ICC take effect?")
+    assert "June 2, 2026" in answer.answers[0].sentence
+
+
+def test_quotes_are_exact_and_carry_their_context(samples_service: QAService) -> None:
+    answer = samples_service.ask("How many drones did Russia launch?", k=3)
+    for quoted in answer.answers:
+        article, _ = samples_service.article(quoted.article_id)
+        assert quoted.start is not None and quoted.end is not None
+        assert article.text[quoted.start : quoted.end] == quoted.sentence
+    top = answer.answers[0]
+    assert top.context.before is not None and "terror" in top.context.before
+    assert top.context.after == "The American president left doubts about his intentions."
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "AFP",
+        "Who wrote this article?",
+        "Which news agency reported this?",
+        "How many comments are there?",
+        "Commentaires",
+        "Participer à la Discussion",
+        "Where can I join the discussion?",
+    ],
+)
+def test_site_chrome_is_never_an_answer(samples_service: QAService, question: str) -> None:
+    answer = samples_service.ask(question, k=20, include_closest=True)
+    assert answer.answers, "closest sentences were asked for"
+    assert not {a.sentence for a in answer.answers} & CHROME
+
+
+def test_unrelated_question_is_abstained_on(samples_service: QAService) -> None:
+    answer = samples_service.ask("What is the boiling point of liquid nitrogen?")
+    assert answer.abstained
+    assert answer.answers == []
+    closest = samples_service.ask(
+        "What is the boiling point of liquid nitrogen?", include_closest=True
+    )
+    assert closest.abstained and closest.answers
+
+
+def test_follow_up_uses_the_conversation(samples_service: QAService) -> None:
+    first = samples_service.ask("What did Trump and Putin agree on?", start_conversation=True)
+    assert first.conversation_id
+    follow_up = samples_service.ask("where will they meet?", conversation_id=first.conversation_id)
+    assert "Budapest" in follow_up.answers[0].sentence
+    more = samples_service.more(first.conversation_id, k=2)
+    assert more.answers
+    shown = {a.sentence for a in follow_up.answers}
+    assert not shown & {a.sentence for a in more.answers}, "more gives the next answers"
+
+
+def test_article_filter_keeps_to_one_article(samples_service: QAService) -> None:
+    answer = samples_service.ask(
+        "Who is running for prime minister?", k=5, article_id="cnn-3ctoc39k37qi"
+    )
+    assert answer.answers
+    assert {a.article_id for a in answer.answers} == {"cnn-3ctoc39k37qi"}
