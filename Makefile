@@ -27,10 +27,13 @@ index: install
 		$(BIN)/newsqa ingest samples/articles; \
 	fi
 
+# Builds the sample index if there is none, then serves the API and the web page.
 run: index
-	$(BIN)/newsqa chat
+	@echo "newsqa web page: http://$${NEWSQA_HOST:-127.0.0.1}:$${NEWSQA_PORT:-8000}/"
+	$(BIN)/newsqa serve
 
-chat: run
+chat: index
+	$(BIN)/newsqa chat
 
 lint: install
 	$(BIN)/ruff check index qa bots tests scripts
