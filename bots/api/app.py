@@ -167,7 +167,7 @@ def create_app(
 
         async def start() -> None:
             try:
-                ready = service or await asyncio.to_thread(load, settings)
+                ready = service if service is not None else await asyncio.to_thread(load, settings)
                 # Read the vectors now, not on the first question.
                 await asyncio.to_thread(ready.index.load)
             except Exception as exc:

@@ -48,15 +48,17 @@ STATIC = Path(__file__).parent / "static"
 MAX_OFFSET = 1_000_000_000
 
 
+Responses = dict[int | str, dict[str, Any]]
+
+
 def _problem(description: str) -> dict[str, Any]:
     return {"model": Problem, "description": description}
 
 
-_VALIDATION = {"description": "The request is invalid (see `detail`)."}
-NOT_READY = {503: {"model": Problem, "description": "The model and index are still loading."}}
-NOT_FOUND = {404: _problem("No such article.")}
-INVALID: dict[int | str, dict[str, Any]] = {422: _VALIDATION}
-WRITE: dict[int | str, dict[str, Any]] = {401: _problem("Missing or wrong X-API-Key."), **NOT_READY}
+NOT_READY: Responses = {503: _problem("The model and index are still loading.")}
+NOT_FOUND: Responses = {404: _problem("No such article.")}
+INVALID: Responses = {422: {"description": "The request is invalid (see `detail`)."}}
+WRITE: Responses = {401: _problem("Missing or wrong X-API-Key."), **NOT_READY}
 
 router = APIRouter()
 _article_list: TypeAdapter[list[ArticleIn]] = TypeAdapter(list[ArticleIn])
@@ -246,11 +248,12 @@ def _records(parsed: ArticleIn | list[ArticleIn]) -> tuple[list[Article], list[S
 
 
 async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
-    form = await request.form(max_files=1, max_fields=5)
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise _invalid(("body", "file"), "upload one file in the form field 'file'", "missing")
-    payload = await upload.read(limit + 1)
+    # The context closes the spooled temporary file however this ends.
+    async with request.form(max_files=1, max_fields=5) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise _invalid(("body", "file"), "upload one file in the form field 'file'", "missing")
+        payload = await upload.read(limit + 1)
     if len(payload) > limit:
         raise UploadTooLargeError(f"the uploaded file is larger than the limit of {limit} bytes")
     return upload.filename or "upload", payload
