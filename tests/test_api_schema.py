@@ -1,0 +1,61 @@
+"""Schemathesis against the app's own OpenAPI schema: no server error, no response off the schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.openapi.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from bots.api.app import create_app
+from bots.settings import Settings
+from index.articles import article_from_record
+from index.store import NewsIndex
+from qa.service import QAService
+from tests.api_support import ARTICLES, AUTH, KEY
+from tests.fakes import FakeEncoder
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+
+
+@pytest.fixture(scope="module")
+def api_schema(tmp_path_factory: pytest.TempPathFactory) -> schemathesis.schemas.BaseSchema:
+    data_dir: Path = tmp_path_factory.mktemp("schema-data")
+    service = QAService(NewsIndex(data_dir, FakeEncoder()))
+    service.ingest([article_from_record(a) for a in ARTICLES])
+    app = create_app(Settings(data_dir=data_dir, admin_key=KEY), service)
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
+    # With the key, so writes are exercised too, not only their 401.
+    case.call_and_validate(headers=AUTH, checks=CHECKS)
+
+
+@schema.parametrize()
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_without_the_key_conforms_to_its_schema(case: schemathesis.Case) -> None:
+    case.call_and_validate(checks=CHECKS)
