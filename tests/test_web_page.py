@@ -111,7 +111,7 @@ def test_ask_see_the_quote_highlighted_and_follow_up(
 
     # The surrounding text expands into the full article, the quote still marked.
     answer = page.locator(".turn").nth(0).locator(".answer").first
-    answer.get_by_role("button", name="Show full article").click()
+    answer.get_by_role("button", name="Full article").click()
     full = answer.locator(".full mark")
     full.wait_for()
     assert full.inner_text() == first["answers"][0]["sentence"]
@@ -121,7 +121,7 @@ def test_ask_see_the_quote_highlighted_and_follow_up(
     with page.expect_response(lambda r: r.url.endswith("/more")) as more:
         page.get_by_role("button", name="More answers").click()
     assert more.value.status == 200
-    answer.get_by_role("button", name="Keep asking about this article").click()
+    answer.get_by_role("button", name="Ask about this article").click()
     page.wait_for_selector("#focus:not([hidden])")
     focused = _ask(page, "who is ready?")
     assert {a["article_id"] for a in focused["answers"]} <= {first["answers"][0]["article_id"]}

@@ -44,8 +44,21 @@ async function api(method, path, body) {
   return data;
 }
 
-function scrollToEnd(node) {
-  node.scrollIntoView({ block: "start", behavior: "smooth" });
+// Instant, not smooth: a smooth scroll still running when the answer arrives ends in the wrong place.
+function scrollToTurn(node) {
+  node.scrollIntoView({ block: "start" });
+}
+
+// The sentences around a quote, cut to about `limit` characters at a word boundary, so each
+// answer stays short; "Full article" shows everything.
+function trimmed(text, limit, fromEnd) {
+  if (!text || text.length <= limit) return text;
+  if (fromEnd) {
+    const cut = text.slice(text.length - limit);
+    return "…" + cut.slice(cut.indexOf(" ") + 1);
+  }
+  const cut = text.slice(0, limit);
+  return cut.slice(0, cut.lastIndexOf(" ")) + "…";
 }
 
 function formatDate(value) {
@@ -70,7 +83,7 @@ function showFocus(articleId, title) {
 async function expand(answer, box, button) {
   if (!box.hidden) {
     box.hidden = true;
-    button.textContent = "Show full article";
+    button.textContent = "Full article";
     button.setAttribute("aria-expanded", "false");
     return;
   }
@@ -92,7 +105,7 @@ async function expand(answer, box, button) {
     }
   }
   box.hidden = false;
-  button.textContent = "Hide full article";
+  button.textContent = "Hide article";
   button.setAttribute("aria-expanded", "true");
   const mark = box.querySelector("mark");
   if (mark) box.scrollTop = Math.max(0, mark.offsetTop - box.offsetTop - 40);
@@ -102,22 +115,25 @@ function renderAnswer(answer) {
   const quote = el(
     "blockquote",
     { class: "quote" },
-    answer.context.before ? el("span", { class: "ctx" }, answer.context.before + " ") : null,
+    answer.context.before
+      ? el("span", { class: "ctx" }, trimmed(answer.context.before, 140, true) + " ")
+      : null,
     el("mark", {}, answer.sentence),
-    answer.context.after ? el("span", { class: "ctx" }, " " + answer.context.after) : null,
+    answer.context.after
+      ? el("span", { class: "ctx" }, " " + trimmed(answer.context.after, 140, false))
+      : null,
   );
   const title = answer.url
     ? el("a", { href: answer.url, target: "_blank", rel: "noopener noreferrer" }, answer.title)
     : el("span", {}, answer.title);
-  const meta = el("div", { class: "meta" }, el("strong", {}, title));
-  for (const part of [answer.source, formatDate(answer.published)]) {
-    if (part) meta.append(el("span", { class: "sep" }, " · "), part);
-  }
+  const where = [answer.source, formatDate(answer.published)].filter(Boolean).join(" · ");
+  const meta = el("div", { class: "meta" }, el("strong", {}, title),
+    where ? el("span", { class: "where" }, where) : null);
   const full = el("div", { class: "full", hidden: "" });
   const expandButton = el("button", { type: "button", class: "link", "aria-expanded": "false" },
-    "Show full article");
+    "Full article");
   expandButton.addEventListener("click", () => expand(answer, full, expandButton));
-  const focusButton = el("button", { type: "button", class: "link" }, "Keep asking about this article");
+  const focusButton = el("button", { type: "button", class: "link" }, "Ask about this article");
   focusButton.addEventListener("click", () => setFocus(answer.article_id, answer.title));
   return el("article", { class: "answer" }, quote, meta,
     el("div", { class: "actions" }, expandButton, focusButton), full);
@@ -151,7 +167,7 @@ function startTurn(question) {
   const reply = el("div", { class: "reply" }, el("p", { class: "muted working" }, "Searching…"));
   turn.append(reply);
   log.append(turn);
-  scrollToEnd(turn);
+  scrollToTurn(turn);
   return reply;
 }
 
@@ -165,6 +181,7 @@ async function ask(question) {
     setConversation(answerSet.conversation_id);
     reply.replaceChildren();
     renderAnswers(reply, answerSet);
+    scrollToTurn(reply.parentElement);
   } catch (error) {
     reply.replaceChildren(el("p", { class: "error" }, `Sorry, that failed: ${error.message}`));
   } finally {
@@ -225,7 +242,7 @@ for (const button of document.querySelectorAll("button.example")) {
 api("GET", "/stats")
   .then((stats) => {
     document.getElementById("stats").textContent =
-      `Answers quoted from ${stats.articles} articles (${stats.sentences} sentences).`;
+      `Quotes from ${stats.articles} articles`;
   })
   .catch(() => null);
 
