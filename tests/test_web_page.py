@@ -33,22 +33,24 @@ PHONE = {"width": 390, "height": 844}
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 
-def _playwright() -> Any:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("browser test skipped: playwright is not installed (pip install '.[dev]')")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(
-            f"browser test skipped: no Chromium at {CHROMIUM} "
-            "(apt-get install chromium, as .ci/run does)"
-        )
-    return sync_playwright
+# Checked at import, so a machine without a browser skips before the model is even loaded.
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:
+    pytest.skip(
+        "browser test skipped: playwright is not installed (pip install -e '.[dev]')",
+        allow_module_level=True,
+    )
+if not Path(CHROMIUM).is_file():
+    pytest.skip(
+        f"browser test skipped: no Chromium at {CHROMIUM} "
+        "(apt-get install chromium, as .ci/run does)",
+        allow_module_level=True,
+    )
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    sync_playwright = _playwright()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
