@@ -9,6 +9,7 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -60,3 +61,19 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
 @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_without_the_key_conforms_to_its_schema(case: schemathesis.Case) -> None:
     case.call_and_validate(checks=CHECKS)
+
+
+# Only operations that take input: for the others no request can break the schema.
+negative = (
+    schemathesis.openapi.from_asgi("/openapi.json", _app())
+    .exclude(path_regex=r"^/(healthz|readyz|metrics|stats|index/rebuild|index/jobs/\{job_id\})$")
+    .exclude(method="GET", path_regex=r"^/articles/\{article_id\}$")
+)
+negative.config.generation.update(modes=[GenerationMode.NEGATIVE])
+
+
+@negative.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+def test_invalid_requests_are_refused_without_a_server_error(case: schemathesis.Case) -> None:
+    # Data that breaks the schema must get a declared 4xx, never a 500.
+    case.call_and_validate(headers=AUTH, checks=CHECKS)
