@@ -135,8 +135,10 @@ function renderAnswer(answer) {
   expandButton.addEventListener("click", () => expand(answer, full, expandButton));
   const focusButton = el("button", { type: "button", class: "link" }, "Ask about this article");
   focusButton.addEventListener("click", () => setFocus(answer.article_id, answer.title));
-  return el("article", { class: "answer" }, quote, meta,
-    el("div", { class: "actions" }, expandButton, focusButton), full);
+  // Already asking about this article: the button would do nothing.
+  const actions = el("div", { class: "actions" }, expandButton,
+    focusArticle === answer.article_id ? null : focusButton);
+  return el("article", { class: "answer" }, quote, meta, actions, full);
 }
 
 function renderAnswers(container, answerSet, { more = false } = {}) {
