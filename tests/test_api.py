@@ -549,3 +549,23 @@ def test_the_web_page_is_served(client: TestClient) -> None:
     assert '<form id="ask-form"' in page.text
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/static/style.css").status_code == 200
+
+
+def test_serve_is_a_command(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    import bots.cli
+
+    seen: dict[str, Any] = {}
+
+    def fake_run(app: Any, **options: Any) -> None:
+        seen.update(options, app=app)
+
+    monkeypatch.setattr("uvicorn.run", fake_run)
+    monkeypatch.setenv("NEWSQA_PORT", "8123")
+    monkeypatch.setenv("NEWSQA_ADMIN_KEY", KEY)
+    result = CliRunner().invoke(bots.cli.app, ["serve"])
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:8123/" in result.output
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
+    assert seen["app"].title == "newsqa"
