@@ -27,10 +27,18 @@ index: install
 		$(BIN)/newsqa ingest samples/articles; \
 	fi
 
+# Builds the sample index if there is none, then serves the API and the web page, and the
+# Telegram bot beside it when TELEGRAM_BOT_TOKEN is set (stopped when the server stops).
 run: index
-	$(BIN)/newsqa chat
+	@echo "newsqa web page: http://$${NEWSQA_HOST:-127.0.0.1}:$${NEWSQA_PORT:-8000}/"
+	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then \
+		$(BIN)/newsqa bot & bot=$$!; \
+		trap 'kill -TERM $$bot 2>/dev/null; wait $$bot' EXIT INT TERM; \
+	fi; \
+	$(BIN)/newsqa serve
 
-chat: run
+chat: index
+	$(BIN)/newsqa chat
 
 lint: install
 	$(BIN)/ruff check index qa bots tests scripts

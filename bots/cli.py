@@ -324,6 +324,31 @@ def bot() -> None:
         run_bot(settings, service)
 
 
+# ---- serve: the HTTP API and web page (bots.api) ----------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Default: NEWSQA_HOST.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Default: NEWSQA_PORT.")] = None,
+) -> None:
+    """Serve the HTTP API and the web chat page (uvicorn)."""
+    import logging
+
+    import uvicorn
+
+    from bots.api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    settings = get_settings()
+    host = host or settings.host
+    port = settings.port if port is None else port
+    with _errors():
+        api = create_app(settings)
+    typer.echo(f"newsqa web page: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(api, host=host, port=port, log_level="info")
+
+
 def main() -> None:
     """Entry point of the `newsqa` script."""
     logging.basicConfig(level=logging.INFO, format="newsqa: %(message)s", stream=sys.stderr)

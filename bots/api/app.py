@@ -1,0 +1,237 @@
+"""The FastAPI app: built by a factory, the model and index loaded once by its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_fastapi_instrumentator import Instrumentator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bots.api.auth import admin_key
+from bots.api.deps import ApiState, NotReadyError, ServiceLoader, UnauthorizedError
+from bots.api.jobs import JobNotFoundError, Jobs
+from bots.api.routes import STATIC, UnsupportedMediaError, UploadTooLargeError, router
+from bots.api.schemas import Problem
+from bots.settings import Settings, get_settings
+from index.errors import (
+    ArticleNotFoundError,
+    IndexBusyError,
+    IndexCorruptError,
+    InvalidArticleError,
+    ModelMismatchError,
+    NewsqaError,
+)
+from qa.errors import ConversationNotFoundError, InvalidQuestionError
+from qa.service import QAService
+
+log = logging.getLogger(__name__)
+
+# How often idle conversations are swept (they are also ignored on read once expired).
+_EXPIRY_EVERY = 3600.0
+
+
+def _load(settings: Settings) -> QAService:
+    from bots.wiring import build_service, load_encoder
+
+    return build_service(settings, load_encoder(settings))
+
+
+def _problem(status: int, detail: str) -> JSONResponse:
+    return JSONResponse(Problem(detail=detail).model_dump(), status_code=status)
+
+
+def _validation(loc: tuple[str, ...], message: str, kind: str) -> JSONResponse:
+    """Domain validation errors use FastAPI's 422 shape, so clients parse one kind of 422."""
+    return JSONResponse({"detail": [{"loc": loc, "msg": message, "type": kind}]}, status_code=422)
+
+
+_STATUS: list[tuple[type[Exception], int]] = [
+    (ArticleNotFoundError, 404),
+    (ConversationNotFoundError, 404),
+    (JobNotFoundError, 404),
+    (IndexBusyError, 409),
+    (UploadTooLargeError, 413),
+    (UnsupportedMediaError, 415),
+    (ModelMismatchError, 503),
+    (IndexCorruptError, 503),
+    (NotReadyError, 503),
+]
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    """Translate an engine error into its HTTP status with the engine's own message."""
+    if isinstance(exc, UnauthorizedError):
+        response = _problem(401, str(exc))
+        response.headers["WWW-Authenticate"] = "APIKey"
+        return response
+    if isinstance(exc, InvalidQuestionError):
+        return _validation(("body",), str(exc), "invalid_question")
+    if isinstance(exc, InvalidArticleError):
+        return _validation(("body",), str(exc), "invalid_article")
+    if isinstance(exc, JobNotFoundError):
+        return _problem(404, f"no job with id {exc}")
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return _problem(status, str(exc))
+    log.error("unmapped engine error on %s: %s", request.url.path, exc)
+    return _problem(400, str(exc))
+
+
+class BodyLimit:
+    """413 for bodies over the limit, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, max_body: int, max_upload: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_upload = max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        # A multipart upload carries the file plus a little framing.
+        limit = self.max_upload + 64 * 1024 if media == b"multipart/form-data" else self.max_body
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(send, limit)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # Raised inside the route, so the app's own handler renders the 413.
+                    raise HTTPException(413, f"the request body is larger than {limit} bytes")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    @staticmethod
+    async def _reject(send: Send, limit: int) -> None:
+        response = _problem(413, f"the request body is larger than {limit} bytes")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(response.body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+
+async def _expire_conversations(service: QAService, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            gone = await asyncio.to_thread(service.conversations.expire)
+        except Exception:
+            log.exception("expiring idle conversations failed")
+        else:
+            if gone:
+                log.info("expired %d idle conversations", gone)
+
+
+def create_app(
+    settings: Settings | None = None,
+    service: QAService | None = None,
+    *,
+    loader: ServiceLoader | None = None,
+) -> FastAPI:
+    """The app. With a service, that one is served; otherwise the lifespan loads the configured
+    model and index in the background (readyz says 503 until then)."""
+    settings = settings or get_settings()
+    state = ApiState(settings=settings, key=admin_key(settings), jobs=Jobs(settings.jobs_kept))
+    load = loader or _load
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks: list[asyncio.Task[Any]] = []
+
+        async def start() -> None:
+            try:
+                ready = service if service is not None else await asyncio.to_thread(load, settings)
+                # Read the vectors now, not on the first question.
+                await asyncio.to_thread(ready.index.load)
+            except Exception as exc:
+                log.exception("loading the model and index failed")
+                state.load_error = f"loading failed: {exc}"
+                return
+            state.service = ready
+            tasks.append(
+                asyncio.create_task(
+                    _expire_conversations(
+                        ready, min(_EXPIRY_EVERY, settings.conversation_idle_seconds)
+                    )
+                )
+            )
+            log.info("ready: %s", ready.index.data_dir)
+
+        if service is not None:
+            await start()
+        else:
+            tasks.append(asyncio.create_task(start()))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await asyncio.to_thread(state.jobs.wait, 60.0)
+
+    app = FastAPI(
+        title="newsqa",
+        version="0.1.0",
+        summary="Questions answered with sentences quoted from news articles.",
+        lifespan=lifespan,
+        responses={
+            400: {"model": Problem, "description": "The body is not valid JSON."},
+            413: {"model": Problem, "description": "The request body is too large."},
+        },
+    )
+    app.state.api = state
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_exception_handler(NewsqaError, _domain_error)
+    for kind in (
+        NotReadyError,
+        UnauthorizedError,
+        JobNotFoundError,
+        UploadTooLargeError,
+        UnsupportedMediaError,
+    ):
+        app.add_exception_handler(kind, _domain_error)
+    Instrumentator(
+        registry=state.metrics.registry,
+        excluded_handlers=["/metrics", "/static"],
+    ).instrument(app, metric_namespace="newsqa")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Content-Type", "X-API-Key"],
+        )
+    app.add_middleware(
+        BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+    )
+    return app

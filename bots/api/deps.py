@@ -1,0 +1,80 @@
+"""What routes depend on: the app's state, the service once it is ready, the admin key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+from pydantic import SecretStr
+
+from bots.api.auth import key_matches
+from bots.api.jobs import Jobs
+from bots.api.metrics import Metrics
+from bots.settings import Settings
+from index.store import Stats
+from qa.service import QAService
+
+
+class NotReadyError(Exception):
+    """The model and index are still loading (or failed to load)."""
+
+
+class UnauthorizedError(Exception):
+    """A write without the right X-API-Key."""
+
+
+@dataclass(slots=True)
+class ApiState:
+    """Everything one app holds: settings, the service once loaded, jobs and metrics."""
+
+    settings: Settings
+    key: SecretStr
+    jobs: Jobs
+    metrics: Metrics = field(init=False)
+    service: QAService | None = None
+    load_error: str | None = None
+
+    def __post_init__(self) -> None:
+        self.metrics = Metrics(self._stats)
+
+    def _stats(self) -> Stats | None:
+        return None if self.service is None else self.service.stats()
+
+
+def get_state(request: Request) -> ApiState:
+    """The app's state."""
+    state: ApiState = request.app.state.api
+    return state
+
+
+State = Annotated[ApiState, Depends(get_state)]
+
+
+def get_service(state: State) -> QAService:
+    """The service; 503 until the model and index are loaded."""
+    if state.service is None:
+        raise NotReadyError(state.load_error or "the model and index are still loading")
+    return state.service
+
+
+Service = Annotated[QAService, Depends(get_service)]
+
+_api_key = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="Needed for every write; the value of NEWSQA_ADMIN_KEY (or the generated key).",
+)
+
+
+def require_admin(state: State, given: Annotated[str | None, Security(_api_key)]) -> None:
+    """401 unless X-API-Key matches the admin key (compared in constant time)."""
+    if not key_matches(state.key, given):
+        raise UnauthorizedError("a valid X-API-Key header is required for this request")
+
+
+Admin = Depends(require_admin)
+
+ServiceLoader = Callable[[Settings], QAService]

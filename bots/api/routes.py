@@ -1,0 +1,415 @@
+"""The endpoints: each parses its request, calls the service once (off the event loop), renders."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from bots.api.deps import Admin, Service, State
+from bots.api.jobs import Job
+from bots.api.metrics import CONTENT_TYPE
+from bots.api.schemas import (
+    CONVERSATION_ID_PATTERN,
+    ArticleDetail,
+    ArticleIn,
+    ArticlePage,
+    ArticleSummary,
+    AskRequest,
+    FocusOut,
+    FocusRequest,
+    Health,
+    IngestOut,
+    JobOut,
+    MoreRequest,
+    Problem,
+    RemovedOut,
+    SentenceOut,
+    SkippedOut,
+    StatsOut,
+)
+from index.articles import Article, Skipped, article_from_record
+from index.errors import InvalidArticleError
+from index.store import Stats
+from qa.models import AnswerSet
+from qa.service import IngestOutcome
+
+STATIC = Path(__file__).parent / "static"
+MAX_OFFSET = 1_000_000_000
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description}
+
+
+NOT_READY: Responses = {503: _problem("The model and index are still loading.")}
+NOT_FOUND: Responses = {404: _problem("No such article.")}
+INVALID: Responses = {422: {"description": "The request is invalid (see `detail`)."}}
+WRITE: Responses = {401: _problem("Missing or wrong X-API-Key."), **NOT_READY}
+
+router = APIRouter()
+_article_list: TypeAdapter[list[ArticleIn]] = TypeAdapter(list[ArticleIn])
+
+
+# ---- questions ------------------------------------------------------------------------------
+
+
+@router.post(
+    "/ask",
+    response_model=AnswerSet,
+    tags=["questions"],
+    responses={**NOT_FOUND, **INVALID, **NOT_READY},
+)
+async def ask(body: AskRequest, service: Service, state: State) -> AnswerSet:
+    """The best sentences for a question, quoted, or an abstention.
+
+    Without `conversation_id` a new conversation is started and its id returned; send it back
+    with follow-ups. Conversations expire after an idle time.
+    """
+    answer_set = await run_in_threadpool(
+        partial(
+            service.ask,
+            body.question,
+            k=body.k,
+            article_id=body.article_id,
+            conversation_id=body.conversation_id,
+            start_conversation=True,
+            include_closest=body.include_closest,
+        )
+    )
+    state.metrics.observe(answer_set)
+    return answer_set
+
+
+ConversationId = Annotated[str, PathParam(pattern=CONVERSATION_ID_PATTERN)]
+
+
+@router.post(
+    "/conversations/{conversation_id}/more",
+    response_model=AnswerSet,
+    tags=["questions"],
+    responses={**INVALID, **NOT_READY},
+)
+async def more(conversation_id: ConversationId, body: MoreRequest, service: Service) -> AnswerSet:
+    """The next answers to the conversation's last question (empty when there are no more)."""
+    return await run_in_threadpool(service.more, conversation_id, body.k)
+
+
+@router.put(
+    "/conversations/{conversation_id}/focus",
+    response_model=FocusOut,
+    tags=["questions"],
+    responses={**NOT_FOUND, **INVALID, **NOT_READY},
+)
+async def focus(conversation_id: ConversationId, body: FocusRequest, service: Service) -> FocusOut:
+    """Keep a conversation on one article, or (`null`) on every article again."""
+    await run_in_threadpool(service.focus, conversation_id, body.article_id)
+    return FocusOut(conversation_id=conversation_id, article_id=body.article_id)
+
+
+@router.delete(
+    "/conversations/{conversation_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["questions"],
+    responses={**INVALID, **NOT_READY},
+)
+async def forget(conversation_id: ConversationId, service: Service) -> Response:
+    """Forget a conversation."""
+    await run_in_threadpool(service.reset, conversation_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# ---- articles -------------------------------------------------------------------------------
+
+
+def _stats_out(stats: Stats) -> StatsOut:
+    return StatsOut(
+        articles=stats.articles,
+        sentences=stats.sentences,
+        vectors=stats.vectors,
+        generation=stats.generation,
+        model=stats.model,
+    )
+
+
+@router.get("/stats", response_model=StatsOut, tags=["articles"], responses={**NOT_READY})
+async def stats(service: Service) -> StatsOut:
+    """What the index holds."""
+    return _stats_out(await run_in_threadpool(service.stats))
+
+
+@router.get(
+    "/articles", response_model=ArticlePage, tags=["articles"], responses={**INVALID, **NOT_READY}
+)
+async def list_articles(
+    service: Service,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> ArticlePage:
+    """A page of articles, newest first."""
+    items, total = await run_in_threadpool(service.articles, offset, limit)
+    return ArticlePage(
+        total=total,
+        offset=offset,
+        limit=limit,
+        items=[ArticleSummary(**dataclasses.asdict(item)) for item in items],
+    )
+
+
+@router.get(
+    "/articles/{article_id:path}",
+    response_model=ArticleDetail,
+    tags=["articles"],
+    responses={**NOT_FOUND, **NOT_READY},
+)
+async def get_article(article_id: str, service: Service) -> ArticleDetail:
+    """An article with its text and its sentences in reading order."""
+    article, sentences = await run_in_threadpool(service.article, article_id)
+    return ArticleDetail(
+        id=article.id,
+        title=article.title,
+        text=article.text,
+        source=article.source,
+        url=article.url,
+        published=article.published,
+        sentences=[
+            SentenceOut(id=s.id, position=s.position, start=s.start, end=s.end, text=s.text)
+            for s in sentences
+        ],
+    )
+
+
+_UPLOAD_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "A .txt (first line is the title) or .jsonl (one article a line).",
+        }
+    },
+    "required": ["file"],
+}
+_ARTICLE_SCHEMA = ArticleIn.model_json_schema()
+_INGEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        _ARTICLE_SCHEMA,
+                        {"type": "array", "items": _ARTICLE_SCHEMA, "title": "Articles"},
+                    ]
+                }
+            },
+            "multipart/form-data": {"schema": _UPLOAD_SCHEMA},
+        },
+    }
+}
+
+
+class UnsupportedMediaError(Exception):
+    """A body that is neither JSON nor a multipart upload."""
+
+
+class UploadTooLargeError(Exception):
+    """An uploaded file over the configured size."""
+
+
+def _invalid(loc: tuple[str | int, ...], message: str, kind: str = "value_error") -> Exception:
+    return RequestValidationError([{"loc": loc, "msg": message, "type": kind}])
+
+
+def _records(parsed: ArticleIn | list[ArticleIn]) -> tuple[list[Article], list[Skipped]]:
+    many = isinstance(parsed, list)
+    items = parsed if isinstance(parsed, list) else [parsed]
+    articles: list[Article] = []
+    skipped: list[Skipped] = []
+    for i, item in enumerate(items):
+        try:
+            articles.append(article_from_record(item.model_dump()))
+        except InvalidArticleError as exc:
+            skipped.append(Skipped(f"body[{i}]" if many else "body", str(exc)))
+    return articles, skipped
+
+
+async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
+    # The context closes the spooled temporary file however this ends.
+    async with request.form(max_files=1, max_fields=5) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise _invalid(("body", "file"), "upload one file in the form field 'file'", "missing")
+        payload = await upload.read(limit + 1)
+    if len(payload) > limit:
+        raise UploadTooLargeError(f"the uploaded file is larger than the limit of {limit} bytes")
+    return upload.filename or "upload", payload
+
+
+@router.post(
+    "/articles",
+    response_model=IngestOut,
+    tags=["articles"],
+    dependencies=[Admin],
+    openapi_extra=_INGEST_BODY,
+    responses={
+        **WRITE,
+        413: _problem("The body or the uploaded file is too large."),
+        415: _problem("The body is neither JSON nor a multipart upload."),
+        **INVALID,
+    },
+)
+async def add_articles(request: Request, service: Service, state: State) -> IngestOut:
+    """Add articles: one or many as JSON, or an uploaded `.txt` or `.jsonl` file.
+
+    Unchanged articles are left alone and changed ones replaced; what could not be read is
+    listed under `skipped` with the reason.
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        name, payload = await _read_upload(request, state.settings.max_upload_bytes)
+        outcome = await run_in_threadpool(service.ingest_upload, name, payload)
+    elif media == "application/json" or media.endswith("+json"):
+        raw = await request.body()
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise _invalid(("body",), f"invalid JSON: {exc}", "json_invalid") from None
+        try:
+            # Validate as what it is, so errors name the list index or the field, not the union.
+            parsed: ArticleIn | list[ArticleIn] = (
+                _article_list.validate_python(data)
+                if isinstance(data, list)
+                else ArticleIn.model_validate(data)
+            )
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+            ) from None
+        articles, skipped = _records(parsed)
+        report = await run_in_threadpool(service.ingest, articles)
+        outcome = IngestOutcome(report, skipped)
+    else:
+        raise UnsupportedMediaError(
+            "send application/json (an article or a list) or multipart/form-data with 'file'"
+        )
+    return IngestOut(
+        added=outcome.report.added,
+        replaced=outcome.report.replaced,
+        unchanged=outcome.report.unchanged,
+        sentences=outcome.report.sentences,
+        skipped=[SkippedOut(where=s.where, reason=s.reason) for s in outcome.skipped],
+    )
+
+
+@router.delete(
+    "/articles/{article_id:path}",
+    response_model=RemovedOut,
+    tags=["articles"],
+    dependencies=[Admin],
+    responses={**WRITE, **NOT_FOUND},
+)
+async def remove_article(article_id: str, service: Service) -> RemovedOut:
+    """Remove an article and its sentences."""
+    count = await run_in_threadpool(service.remove, article_id)
+    return RemovedOut(id=article_id, sentences=count)
+
+
+# ---- index jobs -----------------------------------------------------------------------------
+
+
+def _job_out(job: Job) -> JobOut:
+    return JobOut(
+        id=job.id,
+        status=job.status,  # type: ignore[arg-type]
+        stage=job.stage,
+        done=job.done,
+        total=job.total,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        error=job.error,
+        result=None if job.result is None else _stats_out(job.result),
+    )
+
+
+@router.post(
+    "/index/rebuild",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    tags=["index"],
+    dependencies=[Admin],
+    responses={**WRITE, 409: _problem("A rebuild or another write is already running.")},
+)
+async def rebuild(service: Service, state: State) -> JobOut:
+    """Re-embed every article into a fresh index in the background; questions are answered from
+    the current index meanwhile, and the new one is swapped in when complete."""
+    job = await run_in_threadpool(state.jobs.start, partial(service.rebuild, wait=False))
+    return _job_out(job)
+
+
+@router.get(
+    "/index/jobs/{job_id}",
+    response_model=JobOut,
+    tags=["index"],
+    responses={404: _problem("No such job (or it was forgotten).")},
+)
+async def get_job(job_id: str, state: State) -> JobOut:
+    """A rebuild job's progress and outcome."""
+    return _job_out(state.jobs.get(job_id))
+
+
+# ---- operations -----------------------------------------------------------------------------
+
+
+@router.get("/healthz", response_model=Health, tags=["operations"])
+async def healthz() -> Health:
+    """The process is up."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Health,
+    tags=["operations"],
+    responses={503: {"model": Health, "description": "The index is not loaded (yet)."}},
+)
+async def readyz(state: State) -> Any:
+    """Ready once the model and index are loaded."""
+    if state.service is not None:
+        return Health(status="ok")
+    body = Health(status="failed" if state.load_error else "loading", detail=state.load_error)
+    return JSONResponse(body.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def metrics(state: State) -> Response:
+    """Prometheus metrics: requests, latencies, questions answered and abstained, index size."""
+    body = await run_in_threadpool(state.metrics.render)
+    return Response(body, media_type=CONTENT_TYPE)
+
+
+# ---- the web page ---------------------------------------------------------------------------
+
+
+@router.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    """The chat page."""
+    return FileResponse(STATIC / "index.html", media_type="text/html")

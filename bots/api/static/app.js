@@ -1,0 +1,251 @@
+// The chat page: plain DOM, no build step. Text from the server is only ever set as textContent.
+"use strict";
+
+const K = 3;
+const log = document.getElementById("log");
+const form = document.getElementById("ask-form");
+const input = document.getElementById("question");
+const askButton = document.getElementById("ask");
+const focusBar = document.getElementById("focus");
+const focusTitle = document.getElementById("focus-title");
+
+// Kept for this page only: a reload starts afresh, so the page never shows a stale focus.
+let conversationId = null;
+let focusArticle = null;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(typeof child === "string" ? document.createTextNode(child) : child);
+  }
+  return node;
+}
+
+async function api(method, path, body) {
+  const options = { method, headers: {} };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    let detail = data.detail;
+    if (Array.isArray(detail)) detail = detail.map((d) => d.msg).join("; ");
+    throw new Error(detail || `the server answered ${response.status}`);
+  }
+  return data;
+}
+
+// Instant, not smooth: a smooth scroll still running when the answer arrives ends in the wrong place.
+function scrollToTurn(node) {
+  node.scrollIntoView({ block: "start" });
+}
+
+// The sentences around a quote, cut to about `limit` characters at a word boundary, so each
+// answer stays short; "Full article" shows everything.
+function trimmed(text, limit, fromEnd) {
+  if (!text || text.length <= limit) return text;
+  if (fromEnd) {
+    const cut = text.slice(text.length - limit);
+    return "…" + cut.slice(cut.indexOf(" ") + 1);
+  }
+  const cut = text.slice(0, limit);
+  return cut.slice(0, cut.lastIndexOf(" ")) + "…";
+}
+
+function formatDate(value) {
+  if (!value) return null;
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return value;
+  return date.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
+}
+
+function setConversation(id) {
+  conversationId = id;
+}
+
+function showFocus(articleId, title) {
+  focusArticle = articleId;
+  focusBar.hidden = articleId === null;
+  focusTitle.textContent = title || "";
+  input.placeholder = articleId ? "Ask about this article…" : "Ask a question…";
+}
+
+// The full article with the quoted sentence marked, built from the sentence's offsets.
+async function expand(answer, box, button) {
+  if (!box.hidden) {
+    box.hidden = true;
+    button.textContent = "Full article";
+    button.setAttribute("aria-expanded", "false");
+    return;
+  }
+  if (!box.dataset.loaded) {
+    button.disabled = true;
+    try {
+      const article = await api("GET", `/articles/${encodeURIComponent(answer.article_id)}`);
+      const text = article.text;
+      const start = answer.start ?? text.indexOf(answer.sentence);
+      const end = answer.end ?? start + answer.sentence.length;
+      box.replaceChildren(
+        el("p", {}, text.slice(0, start), el("mark", {}, text.slice(start, end)), text.slice(end)),
+      );
+      box.dataset.loaded = "1";
+    } catch (error) {
+      box.replaceChildren(el("p", { class: "error" }, `Could not load the article: ${error.message}`));
+    } finally {
+      button.disabled = false;
+    }
+  }
+  box.hidden = false;
+  button.textContent = "Hide article";
+  button.setAttribute("aria-expanded", "true");
+  const mark = box.querySelector("mark");
+  if (mark) box.scrollTop = Math.max(0, mark.offsetTop - box.offsetTop - 40);
+}
+
+function renderAnswer(answer) {
+  const quote = el(
+    "blockquote",
+    { class: "quote" },
+    answer.context.before
+      ? el("span", { class: "ctx" }, trimmed(answer.context.before, 140, true) + " ")
+      : null,
+    el("mark", {}, answer.sentence),
+    answer.context.after
+      ? el("span", { class: "ctx" }, " " + trimmed(answer.context.after, 140, false))
+      : null,
+  );
+  const title = answer.url
+    ? el("a", { href: answer.url, target: "_blank", rel: "noopener noreferrer" }, answer.title)
+    : el("span", {}, answer.title);
+  const where = [answer.source, formatDate(answer.published)].filter(Boolean).join(" · ");
+  const meta = el("div", { class: "meta" }, el("strong", {}, title),
+    where ? el("span", { class: "where" }, where) : null);
+  const full = el("div", { class: "full", hidden: "" });
+  const expandButton = el("button", { type: "button", class: "link", "aria-expanded": "false" },
+    "Full article");
+  expandButton.addEventListener("click", () => expand(answer, full, expandButton));
+  const focusButton = el("button", { type: "button", class: "link" }, "Ask about this article");
+  focusButton.addEventListener("click", () => setFocus(answer.article_id, answer.title));
+  // Already asking about this article: the button would do nothing.
+  const actions = el("div", { class: "actions" }, expandButton,
+    focusArticle === answer.article_id ? null : focusButton);
+  return el("article", { class: "answer" }, quote, meta, actions, full);
+}
+
+function renderAnswers(container, answerSet, { more = false } = {}) {
+  if (answerSet.abstained && answerSet.answers.length === 0) {
+    container.append(el("p", { class: "abstain" },
+      "I found nothing in the articles that answers this. ",
+      el("span", { class: "muted" }, focusArticle
+        ? "Try rephrasing, or ask about all articles again."
+        : "Try rephrasing, or ask about something the articles cover.")));
+    return;
+  }
+  if (more && answerSet.answers.length === 0) {
+    container.append(el("p", { class: "muted" }, "No more answers to this question."));
+    return;
+  }
+  for (const answer of answerSet.answers) container.append(renderAnswer(answer));
+  if (answerSet.conversation_id && answerSet.answers.length > 0) {
+    const moreButton = el("button", { type: "button", class: "ghost more" }, "More answers");
+    moreButton.addEventListener("click", () => moreAnswers(container, moreButton));
+    container.append(moreButton);
+  }
+}
+
+function startTurn(question) {
+  log.querySelector(".welcome")?.remove();
+  for (const button of log.querySelectorAll("button.more")) button.remove();
+  const turn = el("section", { class: "turn" }, el("p", { class: "question" }, question));
+  const reply = el("div", { class: "reply" }, el("p", { class: "muted working" }, "Searching…"));
+  turn.append(reply);
+  log.append(turn);
+  scrollToTurn(turn);
+  return reply;
+}
+
+async function ask(question) {
+  const reply = startTurn(question);
+  askButton.disabled = true;
+  try {
+    const body = { question, k: K };
+    if (conversationId) body.conversation_id = conversationId;
+    const answerSet = await api("POST", "/ask", body);
+    setConversation(answerSet.conversation_id);
+    reply.replaceChildren();
+    renderAnswers(reply, answerSet);
+    scrollToTurn(reply.parentElement);
+  } catch (error) {
+    reply.replaceChildren(el("p", { class: "error" }, `Sorry, that failed: ${error.message}`));
+  } finally {
+    askButton.disabled = false;
+    input.focus();
+  }
+}
+
+async function moreAnswers(container, button) {
+  button.disabled = true;
+  try {
+    const answerSet = await api("POST", `/conversations/${encodeURIComponent(conversationId)}/more`,
+      { k: K });
+    button.remove();
+    renderAnswers(container, answerSet, { more: true });
+  } catch (error) {
+    button.disabled = false;
+    container.append(el("p", { class: "error" }, `Sorry, that failed: ${error.message}`));
+  }
+}
+
+async function setFocus(articleId, title) {
+  try {
+    if (!conversationId) return;
+    await api("PUT", `/conversations/${encodeURIComponent(conversationId)}/focus`,
+      { article_id: articleId });
+    showFocus(articleId, title);
+    input.focus();
+  } catch (error) {
+    log.append(el("p", { class: "error" }, `Sorry, that failed: ${error.message}`));
+  }
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const question = input.value.trim();
+  if (!question || askButton.disabled) return;
+  input.value = "";
+  ask(question);
+});
+
+document.getElementById("focus-clear").addEventListener("click", () => setFocus(null, null));
+
+document.getElementById("new-chat").addEventListener("click", async () => {
+  if (conversationId) {
+    await api("DELETE", `/conversations/${encodeURIComponent(conversationId)}`).catch(() => null);
+  }
+  setConversation(null);
+  showFocus(null, null);
+  log.replaceChildren(el("p", { class: "muted" }, "New conversation. Ask away."));
+  input.focus();
+});
+
+for (const button of document.querySelectorAll("button.example")) {
+  button.addEventListener("click", () => ask(button.textContent));
+}
+
+api("GET", "/stats")
+  .then((stats) => {
+    document.getElementById("stats").textContent =
+      `Quotes from ${stats.articles} articles`;
+  })
+  .catch(() => null);
+
+input.focus();

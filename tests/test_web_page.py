@@ -1,0 +1,142 @@
+"""The web page in headless Chromium (Debian's package, driven by Playwright) with the real model.
+
+Skipped, with the reason, where Chromium or Playwright is missing; `.ci/run` installs Chromium.
+Set NEWSQA_SCREENSHOTS to a folder to keep desktop and phone screenshots of the page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bots.api.app import create_app
+from bots.settings import Settings
+from qa.service import QAService
+from tests.api_support import KEY, live_server
+
+CHROMIUM = os.environ.get("NEWSQA_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    # Stops Chromium's background lookups of outside hosts.
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+
+# Checked at import, so a machine without a browser skips before the model is even loaded.
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:
+    pytest.skip(
+        "browser test skipped: playwright is not installed (pip install -e '.[dev]')",
+        allow_module_level=True,
+    )
+if not Path(CHROMIUM).is_file():
+    pytest.skip(
+        f"browser test skipped: no Chromium at {CHROMIUM} "
+        "(apt-get install chromium, as .ci/run does)",
+        allow_module_level=True,
+    )
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def base_url(samples_service: QAService) -> Iterator[str]:
+    settings = Settings(data_dir=samples_service.index.data_dir, admin_key=KEY)
+    with live_server(create_app(settings, samples_service)) as url:
+        yield url
+
+
+def _shot(page: Any, name: str) -> None:
+    folder = os.environ.get("NEWSQA_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=False)
+
+
+def _ask(page: Any, question: str) -> dict[str, Any]:
+    with page.expect_response(lambda r: r.url.endswith("/ask")) as info:
+        page.get_by_label("Your question").fill(question)
+        page.get_by_role("button", name="Ask", exact=True).click()
+    response = info.value
+    assert response.status == 200
+    body: dict[str, Any] = response.json()
+    body["sent"] = json.loads(response.request.post_data or "{}")
+    return body
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_ask_see_the_quote_highlighted_and_follow_up(
+    browser: Any, base_url: str, viewport: dict[str, int]
+) -> None:
+    size = "desktop" if viewport == DESKTOP else "phone"
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(base_url + "/")
+    page.wait_for_selector("#stats:has-text('articles')")
+    _shot(page, f"{size}-0-empty")
+
+    first = _ask(page, "where will they meet?")
+    assert "conversation_id" not in first["sent"]
+    conversation = first["conversation_id"]
+    highlighted = page.locator(".answer mark", has_text="Budapest").first
+    highlighted.wait_for()
+    assert highlighted.is_visible()
+    _shot(page, f"{size}-1-answer")
+
+    follow_up = _ask(page, "when was the last summit?")
+    assert follow_up["sent"]["conversation_id"] == conversation
+    assert follow_up["conversation_id"] == conversation
+    page.locator(".turn").nth(1).locator(".answer").first.wait_for()
+    _shot(page, f"{size}-2-follow-up")
+
+    # The surrounding text expands into the full article, the quote still marked.
+    answer = page.locator(".turn").nth(0).locator(".answer").first
+    answer.get_by_role("button", name="Full article").click()
+    full = answer.locator(".full mark")
+    full.wait_for()
+    assert full.inner_text() == first["answers"][0]["sentence"]
+    _shot(page, f"{size}-3-expanded")
+
+    # More answers, then keep asking about one article.
+    with page.expect_response(lambda r: r.url.endswith("/more")) as more:
+        page.get_by_role("button", name="More answers").click()
+    assert more.value.status == 200
+    answer.get_by_role("button", name="Ask about this article").click()
+    page.wait_for_selector("#focus:not([hidden])")
+    focused = _ask(page, "who is ready?")
+    assert {a["article_id"] for a in focused["answers"]} <= {first["answers"][0]["article_id"]}
+    _shot(page, f"{size}-4-focused")
+
+    # Nothing good to say: a clear message, not quotes.
+    page.get_by_role("button", name="Ask about all articles").click()
+    page.wait_for_selector("#focus", state="hidden")
+    nothing = _ask(page, "what is the recipe for sourdough bread?")
+    if nothing["abstained"]:
+        page.wait_for_selector(".abstain")
+        _shot(page, f"{size}-5-abstain")
+
+    assert not errors
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    context.close()
