@@ -28,7 +28,7 @@ from index.articles import Article
 from index.embedding import Encoder, Vectors
 from index.errors import ArticleNotFoundError, IndexBusyError, ModelMismatchError
 from index.splitter import Span, split_sentences, trailing_chrome
-from index.vectors import FaissIndex
+from index.vectors import ContextWeights, FaissIndex
 
 log = logging.getLogger("newsqa.index")
 SCHEMA_VERSION = 1
@@ -58,6 +58,9 @@ class Sentence:
     published: str | None
     before: str | None
     after: str | None
+    before_id: int | None
+    after_id: int | None
+    article_sentences: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +100,17 @@ class Stats:
 
 
 @dataclass(frozen=True, slots=True)
+class _Embedded:
+    raw: Vectors
+    context: Vectors
+    titles: dict[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
 class _Snapshot:
     generation: int
-    index: FaissIndex
+    index: FaissIndex  # context vectors, searched
+    raw: FaissIndex  # sentence vectors alone, for the ranker's features
 
 
 _SCHEMA = """
@@ -112,7 +123,8 @@ CREATE TABLE IF NOT EXISTS articles (
     url TEXT,
     published TEXT,
     text_hash TEXT NOT NULL,
-    ingested_at REAL NOT NULL
+    ingested_at REAL NOT NULL,
+    title_vector BLOB
 );
 CREATE TABLE IF NOT EXISTS sentences (
     id INTEGER PRIMARY KEY,
@@ -138,8 +150,14 @@ def _stop_words() -> frozenset[str]:
 class NewsIndex:
     """Articles, sentences and their vectors under one data directory."""
 
-    def __init__(self, data_dir: Path, encoder: Encoder | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        encoder: Encoder | None = None,
+        context: ContextWeights | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
+        self.context = context or ContextWeights()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / DB_NAME
         self._vector_dir = self.data_dir / "vectors"
@@ -193,15 +211,24 @@ class NewsIndex:
         if self._encoder is None:
             return
         manifest = self._manifest(self.connection)
-        if manifest is None or manifest["model"] == self._encoder.model_id:
+        if manifest is None or (growing and int(manifest.get("count", 0)) == 0):
             return
-        if growing and int(manifest.get("count", 0)) == 0:
+        context = manifest.get("context")
+        if context != self._context_manifest():
+            raise ModelMismatchError(
+                f"the index in {self.data_dir} was built with context weights {context}, "
+                f"not with the configured {self._context_manifest()}; run `newsqa rebuild`"
+            )
+        if manifest["model"] == self._encoder.model_id:
             return
         raise ModelMismatchError(
             f"the index in {self.data_dir} was built with {manifest['model']}, "
             f"not with the configured {self._encoder.model_id}; "
             "run `newsqa rebuild` to re-embed every article with the configured model"
         )
+
+    def _context_manifest(self) -> dict[str, float]:
+        return {"title": self.context.title, "neighbour": self.context.neighbour}
 
     @property
     def encoder(self) -> Encoder:
@@ -229,18 +256,23 @@ class NewsIndex:
                     manifest = self._manifest(self.connection)
                     if manifest is not None:
                         dim = int(manifest["dim"])
-                    self._snapshot = _Snapshot(0, vectors.empty(dim))
+                    self._snapshot = _Snapshot(0, vectors.empty(dim), vectors.empty(dim))
                     return self._snapshot
                 try:
-                    self._snapshot = _Snapshot(
-                        generation, vectors.read(self._vector_dir, generation)
-                    )
+                    self._snapshot = self._read(generation)
                     return self._snapshot
                 except Exception:
                     # A writer may have just replaced this generation; read the pointer again.
                     time.sleep(0.05)
-            self._snapshot = _Snapshot(generation, vectors.read(self._vector_dir, generation))
+            self._snapshot = self._read(generation)
             return self._snapshot
+
+    def _read(self, generation: int) -> _Snapshot:
+        return _Snapshot(
+            generation,
+            vectors.read(self._vector_dir, generation),
+            vectors.read(self._vector_dir, generation, "raw"),
+        )
 
     def load(self) -> None:
         """Load the vectors now rather than at the first question."""
@@ -276,6 +308,7 @@ class NewsIndex:
     def _commit(
         self,
         index: FaissIndex,
+        raw: FaissIndex,
         generation: int,
         apply: Callable[[sqlite3.Connection], None],
         model: str | None,
@@ -283,6 +316,7 @@ class NewsIndex:
     ) -> None:
         log.info("writing vectors of generation %d (%d vectors)", generation, index.ntotal)
         vectors.write(index, self._vector_dir, generation)
+        vectors.write(raw, self._vector_dir, generation, "raw")
         log.info("committing generation %d", generation)
         conn = self.connection
         conn.execute("BEGIN IMMEDIATE")
@@ -294,6 +328,7 @@ class NewsIndex:
                 "count": int(index.ntotal),
                 "schema_version": SCHEMA_VERSION,
                 "metric": "inner_product",
+                "context": self._context_manifest(),
             }
             conn.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('manifest', ?)", (json.dumps(manifest),)
@@ -303,7 +338,7 @@ class NewsIndex:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self._snapshot = _Snapshot(generation, index)
+        self._snapshot = _Snapshot(generation, index, raw)
         vectors.remove_stale(self._vector_dir, keep=generation)
         log.info("generation %d is live", generation)
 
@@ -353,13 +388,16 @@ class NewsIndex:
             if not to_embed and not metadata_only:
                 return report
 
-            split = [(article, self._split(article)) for article in to_embed]
-            texts = [span.text for _, spans in split for span in spans]
-            log.info("embedding %d sentences of %d articles", len(texts), len(split))
-            progress("embedding", 0, len(texts))
-            new_vectors = self._embed(texts, progress)
-            report.sentences = len(texts)
-            ids = self._next_ids(conn, len(texts))
+            split = [(article, [s.text for s in self._split(article)]) for article in to_embed]
+            spans_of = {article.id: self._split(article) for article in to_embed}
+            log.info(
+                "embedding %d sentences of %d articles",
+                sum(len(t) for _, t in split),
+                len(split),
+            )
+            embedded = self._vectors_for(split, progress)
+            report.sentences = len(embedded.raw)
+            ids = self._next_ids(conn, len(embedded.raw))
 
             old_ids = [
                 int(row[0])
@@ -370,23 +408,24 @@ class NewsIndex:
                 )
             ]
             current = self._current()
-            index: FaissIndex | None = (
-                faiss.clone_index(current.index) if current.index.ntotal else None
-            )
             dim = self.encoder.dim
-            if index is None or index.d != dim:
-                index = vectors.empty(dim)
+            index, raw = vectors.empty(dim), vectors.empty(dim)
+            if current.index.ntotal and current.index.d == dim:
+                index, raw = faiss.clone_index(current.index), faiss.clone_index(current.raw)
             if old_ids:
                 index.remove_ids(vectors.ids_array(old_ids))
+                raw.remove_ids(vectors.ids_array(old_ids))
             if ids:
-                index.add_with_ids(new_vectors, vectors.ids_array(ids))
+                index.add_with_ids(embedded.context, vectors.ids_array(ids))
+                raw.add_with_ids(embedded.raw, vectors.ids_array(ids))
 
             def apply(conn: sqlite3.Connection) -> None:
                 _delete_sentences(conn, old_ids)
                 now = time.time()
                 cursor = 0
-                for article, spans in split:
-                    _upsert_article(conn, article, now)
+                for article, _ in split:
+                    spans = spans_of[article.id]
+                    _upsert_article(conn, article, now, embedded.titles[article.id])
                     rows = []
                     for position, span in enumerate(spans):
                         rows.append(
@@ -405,8 +444,31 @@ class NewsIndex:
                         (str(ids[-1] + 1),),
                     )
 
-            self._commit(index, current.generation + 1, apply, self.encoder.model_id, dim)
+            self._commit(index, raw, current.generation + 1, apply, self.encoder.model_id, dim)
         return report
+
+    def _vectors_for(
+        self, articles: Sequence[tuple[Article, list[str]]], progress: Progress
+    ) -> _Embedded:
+        """Sentence, context and title vectors of whole articles (sentences in reading order)."""
+        texts = [text for _, sentences in articles for text in sentences]
+        titles = [article.title for article, _ in articles]
+        everything = self._embed(texts + titles, progress)
+        raw, title_vectors = everything[: len(texts)], everything[len(texts) :]
+        context = np.empty_like(raw)
+        first = 0
+        for (_, sentences), title in zip(articles, title_vectors, strict=True):
+            last = first + len(sentences)
+            context[first:last] = self.context.apply(raw[first:last], title)
+            first = last
+        return _Embedded(
+            raw=raw,
+            context=context,
+            titles={
+                article.id: title.astype(np.float32).tobytes()
+                for (article, _), title in zip(articles, title_vectors, strict=True)
+            },
+        )
 
     def _embed(self, texts: list[str], progress: Progress) -> Vectors:
         batch = 256
@@ -435,8 +497,10 @@ class NewsIndex:
             ]
             current = self._current()
             index: FaissIndex = faiss.clone_index(current.index)
+            raw: FaissIndex = faiss.clone_index(current.raw)
             if old_ids:
                 index.remove_ids(vectors.ids_array(old_ids))
+                raw.remove_ids(vectors.ids_array(old_ids))
             manifest = self._manifest(conn) or {}
 
             def apply(conn: sqlite3.Connection) -> None:
@@ -445,6 +509,7 @@ class NewsIndex:
 
             self._commit(
                 index,
+                raw,
                 current.generation + 1,
                 apply,
                 manifest.get("model"),
@@ -479,8 +544,11 @@ class NewsIndex:
             ]
             progress("splitting", 0, len(articles))
             rows: list[tuple[int | None, str, int, int, int, str]] = []
+            split: list[tuple[Article, list[str]]] = []
             for article in articles:
-                for position, span in enumerate(self._split(article)):
+                spans = self._split(article)
+                split.append((article, [span.text for span in spans]))
+                for position, span in enumerate(spans):
                     key = (article.id, span.start, span.end)
                     rows.append((known.get(key), article.id, position, *key[1:], span.text))
             fresh = self._next_ids(conn, sum(1 for row in rows if row[0] is None))
@@ -491,24 +559,30 @@ class NewsIndex:
             log.info(
                 "rebuild: embedding %d sentences of %d articles", len(final_rows), len(articles)
             )
-            new_vectors = self._embed([row[5] for row in final_rows], progress)
+            embedded = self._vectors_for(split, progress)
             dim = self.encoder.dim
-            index = vectors.empty(dim)
+            index, raw = vectors.empty(dim), vectors.empty(dim)
             if final_rows:
-                index.add_with_ids(new_vectors, vectors.ids_array([r[0] for r in final_rows]))
+                ids = vectors.ids_array([r[0] for r in final_rows])
+                index.add_with_ids(embedded.context, ids)
+                raw.add_with_ids(embedded.raw, ids)
             current_generation = self._generation(conn)
 
             def apply(conn: sqlite3.Connection) -> None:
                 conn.execute("DELETE FROM sentences")
                 conn.execute("DELETE FROM sentences_fts")
                 _insert_sentences(conn, final_rows)
+                conn.executemany(
+                    "UPDATE articles SET title_vector = ? WHERE id = ?",
+                    [(vector, article_id) for article_id, vector in embedded.titles.items()],
+                )
                 if fresh:
                     conn.execute(
                         "INSERT OR REPLACE INTO meta VALUES ('next_sentence_id', ?)",
                         (str(fresh[-1] + 1),),
                     )
 
-            self._commit(index, current_generation + 1, apply, self.encoder.model_id, dim)
+            self._commit(index, raw, current_generation + 1, apply, self.encoder.model_id, dim)
         return self.stats()
 
     # ---- reading ------------------------------------------------------------------------
@@ -548,13 +622,25 @@ class NewsIndex:
         scores, found = snapshot.index.search(query.reshape(1, -1), k, params=params)
         return [(int(i), float(s)) for i, s in zip(found[0], scores[0], strict=True) if i >= 0]
 
-    def vectors_of(self, ids: Sequence[int]) -> Vectors:
-        """The stored vectors of sentences, in the order given."""
+    def sentence_vectors(self, ids: Sequence[int], *, context: bool = False) -> Vectors:
+        """The sentences' own vectors (or their searched context vectors), in the order given."""
         snapshot = self._current()
+        source = snapshot.index if context else snapshot.raw
         if not ids:
-            return np.zeros((0, snapshot.index.d), dtype=np.float32)
-        out: Vectors = snapshot.index.reconstruct_batch(vectors.ids_array(list(ids)))
+            return np.zeros((0, source.d), dtype=np.float32)
+        out: Vectors = source.reconstruct_batch(vectors.ids_array(list(ids)))
         return out
+
+    def title_vectors(self, article_ids: Sequence[str]) -> dict[str, Vectors]:
+        """The vectors of articles' titles."""
+        rows = _rows_in(
+            self.connection,
+            "SELECT id, title_vector FROM articles WHERE id IN ({})",
+            list(dict.fromkeys(article_ids)),
+        )
+        return {
+            row[0]: np.frombuffer(row[1], dtype=np.float32) for row in rows if row[1] is not None
+        }
 
     def lexical_terms(self, text: str) -> list[str]:
         """The words of text worth matching: lowercased, stop words dropped."""
@@ -605,11 +691,13 @@ class NewsIndex:
         rows = conn.execute(
             "SELECT s.id, s.article_id, s.position, s.start, s.end, s.text,"
             " a.title, a.source, a.url, a.published,"
-            " (SELECT p.text FROM sentences p WHERE p.article_id = s.article_id"
-            "    AND p.position = s.position - 1) AS before,"
-            " (SELECT n.text FROM sentences n WHERE n.article_id = s.article_id"
-            "    AND n.position = s.position + 1) AS after"
-            f" FROM sentences s JOIN articles a ON a.id = s.article_id WHERE s.id IN ({marks})",
+            " p.text AS before, n.text AS after, p.id AS before_id, n.id AS after_id,"
+            " (SELECT COUNT(*) FROM sentences c WHERE c.article_id = s.article_id)"
+            "   AS article_sentences"
+            " FROM sentences s JOIN articles a ON a.id = s.article_id"
+            " LEFT JOIN sentences p ON p.article_id = s.article_id AND p.position = s.position - 1"
+            " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
+            f" WHERE s.id IN ({marks})",
             list(ids),
         ).fetchall()
         return {int(row["id"]): Sentence(**dict(row)) for row in rows}
@@ -670,13 +758,16 @@ def _rows_in(conn: sqlite3.Connection, sql: str, keys: Sequence[str]) -> list[sq
     return out
 
 
-def _upsert_article(conn: sqlite3.Connection, article: Article, now: float) -> None:
+def _upsert_article(
+    conn: sqlite3.Connection, article: Article, now: float, title_vector: bytes
+) -> None:
     conn.execute(
-        "INSERT INTO articles (id, title, text, source, url, published, text_hash, ingested_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO articles (id, title, text, source, url, published, text_hash, ingested_at,"
+        " title_vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT(id) DO UPDATE SET title = excluded.title, text = excluded.text,"
         " source = excluded.source, url = excluded.url, published = excluded.published,"
-        " text_hash = excluded.text_hash, ingested_at = excluded.ingested_at",
+        " text_hash = excluded.text_hash, ingested_at = excluded.ingested_at,"
+        " title_vector = excluded.title_vector",
         (
             article.id,
             article.title,
@@ -686,6 +777,7 @@ def _upsert_article(conn: sqlite3.Connection, article: Article, now: float) -> N
             article.published,
             article.text_hash,
             now,
+            title_vector,
         ),
     )
 

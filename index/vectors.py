@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,13 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from index.embedding import Vectors
 from index.errors import IndexCorruptError
 
 Ids = npt.NDArray[np.int64]
 # faiss's bundled type hints disagree with its SWIG wrappers (remove_ids takes arrays).
 FaissIndex = Any
-_FILE = re.compile(r"^vectors-(\d+)\.faiss$")
+_FILE = re.compile(r"^(?:vectors|raw)-(\d+)\.faiss$")
 
 
 def empty(dim: int) -> FaissIndex:
@@ -25,15 +27,41 @@ def empty(dim: int) -> FaissIndex:
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
 
-def path_for(folder: Path, generation: int) -> Path:
-    """Where generation's vectors live."""
-    return folder / f"vectors-{generation}.faiss"
+@dataclass(frozen=True, slots=True)
+class ContextWeights:
+    """How much of its article's title and neighbouring sentences a searched vector carries.
+
+    A sentence alone often lacks what makes it the answer ("he said the talks would start
+    there"); its title and neighbours supply it. The raw sentence vectors are kept as well.
+    """
+
+    # Chosen on the public training sets (scripts/fit_ranker.py); the ranker is fitted on
+    # vectors built with these weights, so changing them means refitting and rebuilding.
+    title: float = 0.3
+    neighbour: float = 0.1
+
+    def apply(self, sentences: Vectors, title: Vectors | None) -> Vectors:
+        """Context vectors of one article's sentences, in reading order, unit length."""
+        out = sentences.astype(np.float32, copy=True)
+        if self.neighbour and len(sentences) > 1:
+            out[1:] += self.neighbour * sentences[:-1]
+            out[:-1] += self.neighbour * sentences[1:]
+        if self.title and title is not None:
+            out += self.title * title[None, :]
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        result: Vectors = out / np.maximum(norms, 1e-9)
+        return result
 
 
-def write(index: FaissIndex, folder: Path, generation: int) -> Path:
+def path_for(folder: Path, generation: int, kind: str = "vectors") -> Path:
+    """Where generation's vectors live: searched context vectors, or raw sentence vectors."""
+    return folder / f"{kind}-{generation}.faiss"
+
+
+def write(index: FaissIndex, folder: Path, generation: int, kind: str = "vectors") -> Path:
     """Write index as generation's file: temp file, fsync, rename; never overwrites in place."""
     folder.mkdir(parents=True, exist_ok=True)
-    final = path_for(folder, generation)
+    final = path_for(folder, generation, kind)
     temp = folder / f".{final.name}.{os.getpid()}.tmp"
     faiss.write_index(index, str(temp))
     with open(temp, "rb") as handle:
@@ -43,9 +71,9 @@ def write(index: FaissIndex, folder: Path, generation: int) -> Path:
     return final
 
 
-def read(folder: Path, generation: int) -> FaissIndex:
+def read(folder: Path, generation: int, kind: str = "vectors") -> FaissIndex:
     """Load generation's vectors."""
-    path = path_for(folder, generation)
+    path = path_for(folder, generation, kind)
     try:
         loaded = faiss.read_index(str(path))
     except RuntimeError as exc:

@@ -1,60 +1,185 @@
-"""Finding the sentences that answer a question: dense and lexical search, fused."""
+"""Finding the sentences that answer a question.
+
+Dense search over context vectors and BM25 each propose candidates; a ranker fitted on the
+public training sets (qa/ranker.py, scripts/fit_ranker.py) orders them from cheap features and
+decides whether anything answers at all. In a conversation the previous question and the
+engine's own previous answer are features too.
+"""
 
 from __future__ import annotations
 
+import math
+from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from index.embedding import Vectors
-from index.store import NewsIndex
+from index.store import NewsIndex, Sentence
+from index.vectors import ContextWeights
 from qa.conversations import Conversation
+from qa.ranker import Candidate, ConversationState, Ranker, Turn
 
 CANDIDATES = 50
-RRF_K = 60.0
+DEFAULT_RANKER = Path(__file__).resolve().parent / "data" / "ranker.json"
 
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """Sentence ids best first, their scores, and whether none of them answers the question."""
+    """Sentence ids best first, their scores in [0, 1], and whether nothing answers."""
 
     ids: list[int]
     scores: list[float]
     abstain: bool
 
 
+def load_ranker(path: Path | None = None) -> Ranker:
+    """The fitted ranker shipped with newsqa (or another artifact)."""
+    return Ranker.load(str(path or DEFAULT_RANKER))
+
+
+def context_weights(ranker: Ranker) -> ContextWeights:
+    """The context the ranker was fitted with; the index must be built with the same."""
+    return ContextWeights(title=ranker.ctx_title, neighbour=ranker.ctx_nb)
+
+
+class _QuestionCache:
+    """Recent question vectors: a follow-up re-reads the previous question's vector."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._items: OrderedDict[str, Vectors] = OrderedDict()
+
+    def get(self, text: str) -> Vectors | None:
+        vector = self._items.get(text)
+        if vector is not None:
+            self._items.move_to_end(text)
+        return vector
+
+    def put(self, text: str, vector: Vectors) -> None:
+        self._items[text] = vector
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
 class Retriever:
-    """Dense search fused with BM25 by reciprocal rank; follow-ups lean on the previous turn."""
+    """Candidates from dense and lexical search, ordered by the fitted ranker."""
 
-    def __init__(self, index: NewsIndex, abstain_below: float = 0.25) -> None:
+    def __init__(self, index: NewsIndex, ranker: Ranker | None = None) -> None:
         self._index = index
-        self.abstain_below = abstain_below
+        self.ranker = ranker or load_ranker()
+        if context_weights(self.ranker) != index.context:
+            raise ValueError(
+                f"the ranker was fitted on context {context_weights(self.ranker)}, "
+                f"the index uses {index.context}"
+            )
+        self._cache = _QuestionCache()
 
-    def _query_vector(self, question: str, history: Conversation | None) -> Vectors:
-        vector = self._index.encoder.encode([question])[0]
-        last = history.last if history else None
-        if last is not None:
-            previous = self._index.encoder.encode([last.question])[0]
-            vector = vector + 0.5 * previous
-            vector = vector / np.linalg.norm(vector)
-        return np.asarray(vector, dtype=np.float32)
+    def question_vector(self, question: str) -> Vectors:
+        """The adapted, unit-length vector of a question."""
+        cached = self._cache.get(question)
+        if cached is None:
+            raw = self._index.encoder.encode([question])[0]
+            cached = np.asarray(self.ranker.adapt_query(raw), dtype=np.float32)
+            self._cache.put(question, cached)
+        return cached
+
+    def _mode(self, article_id: str | None, history: Conversation | None) -> str:
+        if history is not None and (article_id is not None or history.turns):
+            return "conversation"
+        return "article" if article_id is not None else "corpus"
+
+    def _state(self, history: Conversation | None) -> ConversationState | None:
+        """What the ranker needs of earlier turns: questions and the engine's own top answers."""
+        if history is None:
+            return None
+        state = ConversationState()
+        tops = [turn.ranked[0] for turn in history.turns if turn.ranked]
+        found = self._index.sentences(tops)
+        present = [i for i in tops if i in found]
+        vectors = dict(zip(present, self._index.sentence_vectors(present), strict=True))
+        for turn in history.turns:
+            top = found.get(turn.ranked[0]) if turn.ranked else None
+            state.turns.append(
+                Turn(
+                    question=turn.question,
+                    q_vec=self.question_vector(turn.question),
+                    answer_doc=top.article_id if top else None,
+                    answer_pos=top.position if top else None,
+                    answer_vec=vectors.get(top.id) if top else None,
+                )
+            )
+        return state
 
     def rank(
         self, question: str, article_id: str | None, history: Conversation | None = None
     ) -> Ranked:
         """Rank the sentences in scope for a question."""
-        vector = self._query_vector(question, history)
-        dense = self._index.search_dense(vector, CANDIDATES, article_id)
-        lexical_text = question
-        if history is not None and history.last is not None:
-            lexical_text = f"{question} {history.last.question}"
-        lexical = self._index.search_lexical(lexical_text, CANDIDATES, article_id)
-        fused: dict[int, float] = {}
-        for results in (dense, lexical):
-            for rank, (sentence_id, _) in enumerate(results):
-                fused[sentence_id] = fused.get(sentence_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-        cosine = dict(dense)
-        order = sorted(fused, key=lambda i: -fused[i])
-        scores = [cosine.get(i, 0.0) for i in order]
-        best = max(cosine.values(), default=0.0)
-        return Ranked(order, scores, abstain=best < self.abstain_below)
+        query = self.question_vector(question)
+        depth = CANDIDATES
+        dense = self._index.search_dense(query, depth, article_id)
+        lexical = self._index.search_lexical(question, depth, article_id)
+        ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))
+        found = self._index.sentences(ids)
+        ids = [i for i in ids if i in found]
+        if not ids:
+            return Ranked([], [], abstain=True)
+        mode = self._mode(article_id, history)
+        candidates = self._candidates(query, ids, found, dense, lexical, mode)
+        scores = self.ranker.score(question, candidates, mode, self._state(history))
+        order = np.argsort(-scores, kind="stable")
+        abstain = self.ranker.should_abstain(scores, candidates, mode)
+        return Ranked(
+            ids=[ids[i] for i in order],
+            scores=[_probability(float(scores[i])) for i in order],
+            abstain=abstain,
+        )
+
+    def _candidates(
+        self,
+        query: Vectors,
+        ids: list[int],
+        found: dict[int, Sentence],
+        dense: list[tuple[int, float]],
+        lexical: list[tuple[int, float]],
+        mode: str,
+    ) -> list[Candidate]:
+        sentences = [found[i] for i in ids]
+        neighbours = {
+            n for s in sentences for n in (s.before_id, s.after_id) if n is not None
+        } - set(ids)
+        own_ids = ids + sorted(neighbours)
+        own = dict(zip(own_ids, self._index.sentence_vectors(own_ids) @ query, strict=True))
+        raw_vectors = dict(zip(ids, self._index.sentence_vectors(ids), strict=True))
+        context = dict(
+            zip(ids, self._index.sentence_vectors(ids, context=True) @ query, strict=True)
+        )
+        titles = self._index.title_vectors([s.article_id for s in sentences])
+        dense_rank = {i: r for r, (i, _) in enumerate(dense)}
+        lexical_rank = {i: r for r, (i, _) in enumerate(lexical)}
+        bm25 = dict(lexical)
+        return [
+            Candidate(
+                text=s.text,
+                doc_id=s.article_id,
+                position=s.position,
+                n_sentences=s.article_sentences,
+                dense=float(context[s.id]),
+                dense_raw=float(own[s.id]),
+                title_cos=float(titles[s.article_id] @ query) if s.article_id in titles else 0.0,
+                prev_cos=float(own[s.before_id]) if s.before_id is not None else None,
+                next_cos=float(own[s.after_id]) if s.after_id is not None else None,
+                bm25=bm25.get(s.id),
+                dense_rank=dense_rank.get(s.id),
+                bm25_rank=lexical_rank.get(s.id),
+                prev_text=s.before or "",
+                next_text=s.after or "",
+                vec=raw_vectors[s.id] if mode == "conversation" else None,
+            )
+            for s in sentences
+        ]
+
+
+def _probability(logit: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(logit, 30.0), -30.0)))

@@ -1,0 +1,813 @@
+"""newsqa answer-sentence ranker: learned fusion over cheap per-candidate features.
+
+Self-contained (numpy + stdlib only at query time).  Artifact: one JSON file
+(weights, feature scaling, abstention threshold) plus an optional .npz holding a
+low-rank adapter for the question embedding.
+
+Engine contract (see REPORT.md for details)
+-------------------------------------------
+At ingest, for every sentence i of an article keep
+  * v[i]      normalized all-MiniLM-L6-v2 embedding of the sentence text
+  * t[doc]    normalized embedding of the article title ("" when no title)
+  * c[i]      context vector  = normalize(v[i] + ctx_title*t[doc] + ctx_nb*(v[i-1] + v[i+1]))
+              (missing neighbours contribute 0; the weights are in the artifact,
+              `Ranker.context_vector` computes it).  The dense index (FAISS flat,
+              inner product) is built over c[i].
+At question time
+  1. q = encode(question); q = ranker.adapt_query(q)
+  2. dense top-50 over c (scope-filtered), BM25 top-50 (FTS5) as today; union.
+  3. for each candidate build a `Candidate` (dense = q.c[i], dense_raw = q.v[i],
+     title_cos = q.t[doc], prev_cos / next_cos = q.v[i-1] / q.v[i+1], bm25 = -bm25(fts) or None,
+     ranks are 0-based ranks in the dense / BM25 lists or None, vec = v[i] when a
+     conversation is used).
+  4. scores = ranker.score(question, candidates, mode, history); sort descending.
+  5. ranker.should_abstain(scores, candidates, mode)
+  6. conversations: after answering, ranker.remember(history, question, q, top candidate).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+# ----------------------------------------------------------------------------- text utils
+
+STOP_WORDS: frozenset[str] = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "across",
+        "after",
+        "afterwards",
+        "again",
+        "against",
+        "all",
+        "almost",
+        "alone",
+        "along",
+        "already",
+        "also",
+        "although",
+        "always",
+        "am",
+        "among",
+        "amongst",
+        "amount",
+        "an",
+        "and",
+        "another",
+        "any",
+        "anyhow",
+        "anyone",
+        "anything",
+        "anyway",
+        "anywhere",
+        "are",
+        "around",
+        "as",
+        "at",
+        "back",
+        "be",
+        "became",
+        "because",
+        "become",
+        "becomes",
+        "becoming",
+        "been",
+        "before",
+        "beforehand",
+        "behind",
+        "being",
+        "below",
+        "beside",
+        "besides",
+        "between",
+        "beyond",
+        "both",
+        "bottom",
+        "but",
+        "by",
+        "ca",
+        "call",
+        "can",
+        "cannot",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "done",
+        "down",
+        "due",
+        "during",
+        "each",
+        "eight",
+        "either",
+        "eleven",
+        "else",
+        "elsewhere",
+        "empty",
+        "enough",
+        "even",
+        "ever",
+        "every",
+        "everyone",
+        "everything",
+        "everywhere",
+        "except",
+        "few",
+        "fifteen",
+        "fifty",
+        "first",
+        "five",
+        "for",
+        "former",
+        "formerly",
+        "forty",
+        "four",
+        "from",
+        "front",
+        "full",
+        "further",
+        "get",
+        "give",
+        "go",
+        "had",
+        "has",
+        "have",
+        "he",
+        "hence",
+        "her",
+        "here",
+        "hereafter",
+        "hereby",
+        "herein",
+        "hereupon",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "however",
+        "hundred",
+        "i",
+        "if",
+        "in",
+        "indeed",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "keep",
+        "last",
+        "latter",
+        "latterly",
+        "least",
+        "less",
+        "made",
+        "make",
+        "many",
+        "may",
+        "me",
+        "meanwhile",
+        "might",
+        "mine",
+        "more",
+        "moreover",
+        "most",
+        "mostly",
+        "move",
+        "much",
+        "must",
+        "my",
+        "myself",
+        "name",
+        "namely",
+        "neither",
+        "never",
+        "nevertheless",
+        "next",
+        "nine",
+        "no",
+        "nobody",
+        "none",
+        "noone",
+        "nor",
+        "not",
+        "nothing",
+        "now",
+        "nowhere",
+        "of",
+        "off",
+        "often",
+        "on",
+        "once",
+        "one",
+        "only",
+        "onto",
+        "or",
+        "other",
+        "others",
+        "otherwise",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "part",
+        "per",
+        "perhaps",
+        "please",
+        "put",
+        "quite",
+        "rather",
+        "re",
+        "really",
+        "regarding",
+        "same",
+        "say",
+        "see",
+        "seem",
+        "seemed",
+        "seeming",
+        "seems",
+        "serious",
+        "several",
+        "she",
+        "should",
+        "show",
+        "side",
+        "since",
+        "six",
+        "sixty",
+        "so",
+        "some",
+        "somehow",
+        "someone",
+        "something",
+        "sometime",
+        "sometimes",
+        "somewhere",
+        "still",
+        "such",
+        "take",
+        "ten",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "themselves",
+        "then",
+        "thence",
+        "there",
+        "thereafter",
+        "thereby",
+        "therefore",
+        "therein",
+        "thereupon",
+        "these",
+        "they",
+        "third",
+        "this",
+        "those",
+        "though",
+        "three",
+        "through",
+        "throughout",
+        "thru",
+        "thus",
+        "to",
+        "together",
+        "too",
+        "top",
+        "toward",
+        "towards",
+        "twelve",
+        "twenty",
+        "two",
+        "under",
+        "unless",
+        "until",
+        "up",
+        "upon",
+        "us",
+        "used",
+        "using",
+        "various",
+        "very",
+        "via",
+        "was",
+        "we",
+        "well",
+        "were",
+        "what",
+        "whatever",
+        "when",
+        "whence",
+        "whenever",
+        "where",
+        "whereafter",
+        "whereas",
+        "whereby",
+        "wherein",
+        "whereupon",
+        "wherever",
+        "whether",
+        "which",
+        "while",
+        "whither",
+        "who",
+        "whoever",
+        "whole",
+        "whom",
+        "whose",
+        "why",
+        "will",
+        "with",
+        "within",
+        "without",
+        "would",
+        "yet",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+    ]
+)
+_TOK = re.compile(r"\w+", re.UNICODE)
+_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
+_DIGIT = re.compile(r"\d")
+_MONTH = re.compile(
+    r"\b(January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.|Monday|Tuesday|Wednesday|Thursday|Friday|"
+    r"Saturday|Sunday|yesterday|today|century|decade)\b"
+)
+_MONEY_PCT = re.compile(
+    r"[$€£%]|\b(percent|per cent|dollars?|million|billion|euros?|pounds?)\b", re.I
+)
+_CAPWORD = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z\-']+")
+
+
+def stem(tok: str) -> str:
+    """Tiny suffix stripper (enough for overlap features)."""
+    t = tok.lower()
+    for suf in ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "ly", "s"):
+        if len(t) > len(suf) + 2 and t.endswith(suf):
+            t = t[: -len(suf)]
+            break
+    return t[:6]
+
+
+def content_tokens(text: str) -> list[str]:
+    return [t for t in _TOK.findall(text.lower()) if t not in STOP_WORDS]
+
+
+def fts_query(question: str) -> str:
+    """The engine's FTS5 MATCH expression (empty string = no lexical search)."""
+    toks = [t for t in _TOK.findall(question.lower()) if t not in STOP_WORDS]
+    seen: list[str] = []
+    for t in toks:
+        if t not in seen:
+            seen.append(t)
+    return " OR ".join(f'"{t}"' for t in seen)
+
+
+@lru_cache(maxsize=200_000)
+def _sent_info(text: str) -> tuple[frozenset[str], frozenset[str], int, bool, bool, bool, bool]:
+    toks = _TOK.findall(text)
+    stems = frozenset(stem(t) for t in toks if t.lower() not in STOP_WORDS)
+    caps = frozenset(stem(m.group(0)) for m in _CAPWORD.finditer(text))
+    return (
+        stems,
+        caps,
+        len(toks),
+        bool(_DIGIT.search(text)),
+        bool(_YEAR.search(text)),
+        bool(_MONTH.search(text)),
+        bool(_MONEY_PCT.search(text)),
+    )
+
+
+QTYPES = (
+    "who",
+    "when",
+    "where",
+    "howmany",
+    "howmuch",
+    "why",
+    "how",
+    "which_what",
+    "yesno",
+    "other",
+)
+_YESNO = re.compile(r"^(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should)\b")
+
+
+def question_type(question: str) -> str:
+    q = question.lower().strip()
+    if re.search(r"\bhow (many|long|old|far|tall|big|large|often)\b", q):
+        return "howmany"
+    if re.search(r"\bhow much\b", q):
+        return "howmuch"
+    if re.search(
+        r"\b(when|what year|which year|what date|what time|what century|what decade)\b", q
+    ):
+        return "when"
+    if re.search(r"\b(who|whom|whose)\b", q):
+        return "who"
+    if re.search(r"\bwhere\b", q):
+        return "where"
+    if re.search(r"\bwhy\b", q):
+        return "why"
+    if re.search(r"\bhow\b", q):
+        return "how"
+    if re.search(r"\b(what|which)\b", q):
+        return "which_what"
+    if _YESNO.search(q):
+        return "yesno"
+    return "other"
+
+
+# ----------------------------------------------------------------------------- data types
+
+
+@dataclass
+class Candidate:
+    text: str
+    doc_id: str
+    position: int  # index of the sentence in its article
+    n_sentences: int  # sentences in the article
+    dense: float  # cos(adapted q, context vector c[i])  (retrieval score)
+    dense_raw: float  # cos(adapted q, sentence vector v[i])
+    title_cos: float = 0.0  # cos(adapted q, title vector)
+    prev_cos: float | None = None  # cos(adapted q, v[i-1]); None at article start
+    next_cos: float | None = None  # cos(adapted q, v[i+1]); None at article end
+    bm25: float | None = None  # -bm25(fts) (higher is better) or None if not a lexical hit
+    dense_rank: int | None = None  # 0-based rank in dense top-k, None if absent
+    bm25_rank: int | None = None  # 0-based rank in BM25 top-k, None if absent
+    prev_text: str = ""
+    next_text: str = ""
+    vec: np.ndarray | None = None  # v[i]; only needed in conversations
+
+
+@dataclass
+class Turn:
+    question: str
+    q_vec: np.ndarray
+    answer_doc: str | None
+    answer_pos: int | None
+    answer_vec: np.ndarray | None
+
+
+@dataclass
+class ConversationState:
+    turns: list[Turn] = field(default_factory=list)
+
+
+MODES = ("corpus", "article", "conversation")
+
+
+def _feature_names(mode: str) -> list[str]:
+    base = [
+        "dense",
+        "dense_raw",
+        "dense_gap",
+        "dense_raw_gap",
+        "inv_drank",
+        "bm25n",
+        "bm25_hit",
+        "inv_brank",
+        "rrf",
+        "title_cos",
+        "prev_cos",
+        "next_cos",
+        "nb_max",
+        "overlap",
+        "overlap_w",
+        "overlap_nb",
+        "overlap_lidf",
+        "new_caps",
+        "loglen",
+        "short",
+        "pos_frac",
+        "is_first",
+    ]
+    base += [f"qt_{t}" for t in QTYPES]
+    base += [
+        "when_x_time",
+        "howmany_x_num",
+        "howmuch_x_money",
+        "who_x_caps",
+        "where_x_caps",
+        "when_x_none",
+        "howmany_x_none",
+    ]
+    if mode == "corpus":
+        base += ["doc_max_gap", "doc_frac", "doc_rrf", "doc_is_best", "title_gap"]
+    if mode == "conversation":
+        base += [
+            "turn1",
+            "has_prev",
+            "d0",
+            "d1",
+            "d2_3",
+            "d_back",
+            "d_far",
+            "d_abs",
+            "prevq_cos",
+            "prevans_cos",
+            "short_q",
+            "short_x_d0",
+            "short_x_d1",
+            "after_prev",
+            "d_x_turn1",
+        ]
+    return base
+
+
+# ----------------------------------------------------------------------------- ranker
+
+
+class Ranker:
+    def __init__(self, params: dict, adapter: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        self.params = params
+        self.ctx_title: float = float(params.get("ctx_title", 0.0))
+        self.ctx_nb: float = float(params.get("ctx_nb", 0.0))
+        self.adapter = adapter
+        self.models: dict[str, dict] = params.get("models", {})
+        self.abstain: dict = params.get("abstain", {})
+
+    # -- persistence
+    @classmethod
+    def load(cls, path: str) -> Ranker:
+        with open(path, encoding="utf-8") as f:
+            params = json.load(f)
+        adapter = None
+        ap = params.get("adapter_file")
+        if ap:
+            z = np.load(os.path.join(os.path.dirname(os.path.abspath(path)), ap))
+            adapter = (z["A"].astype(np.float32), z["B"].astype(np.float32))
+        return cls(params, adapter)
+
+    # -- vectors
+    def adapt_query(self, q: np.ndarray) -> np.ndarray:
+        """q: (d,) or (n, d) normalized question embedding(s) -> adapted, normalized."""
+        if self.adapter is None:
+            return q
+        A, B = self.adapter
+        out = q + (q @ A) @ B
+        n = np.linalg.norm(out, axis=-1, keepdims=True)
+        return (out / np.maximum(n, 1e-9)).astype(np.float32)
+
+    def context_vectors(self, v: np.ndarray, title_vec: np.ndarray | None) -> np.ndarray:
+        """Context vectors for ONE article: v (n, d) sentence vectors in order."""
+        c = v.astype(np.float32).copy()
+        if self.ctx_nb:
+            c[1:] += self.ctx_nb * v[:-1]
+            c[:-1] += self.ctx_nb * v[1:]
+        if self.ctx_title and title_vec is not None:
+            c += self.ctx_title * title_vec[None, :]
+        return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-9)
+
+    # -- features
+    def features(
+        self,
+        question: str,
+        cands: Sequence[Candidate],
+        mode: str,
+        history: ConversationState | None = None,
+    ) -> np.ndarray:
+        n = len(cands)
+        names = _feature_names(mode)
+        F = np.zeros((n, len(names)), dtype=np.float32)
+        if n == 0:
+            return F
+        qtype = question_type(question)
+        qtoks = content_tokens(question)
+        qstems = {stem(t) for t in qtoks}
+        nq = max(len(qstems), 1)
+        dense = np.array([c.dense for c in cands], np.float32)
+        draw = np.array([c.dense_raw for c in cands], np.float32)
+        bm = np.array([c.bm25 if c.bm25 is not None else 0.0 for c in cands], np.float32)
+        bmax = float(bm.max()) if bm.max() > 0 else 1.0
+        rrf = np.array(
+            [
+                (1.0 / (60 + c.dense_rank + 1) if c.dense_rank is not None else 0.0)
+                + (1.0 / (60 + c.bm25_rank + 1) if c.bm25_rank is not None else 0.0)
+                for c in cands
+            ],
+            np.float32,
+        )
+        # idf-free weighted overlap: rarer (longer) tokens weigh more
+        qw = {s: 1.0 + min(len(s), 6) / 6.0 for s in qstems}
+        qw_tot = sum(qw.values()) or 1.0
+        qcaps = {stem(t) for t in _TOK.findall(question)}
+        col = {nm: i for i, nm in enumerate(names)}
+        # idf of the question's terms *within the candidate list* (terms shared by all candidates weigh ~0)
+        infos = [_sent_info(c.text) for c in cands]
+        lidf = {
+            s: math.log((n + 1.0) / (1.0 + sum(1 for inf in infos if s in inf[0]))) for s in qstems
+        }
+        lidf_tot = sum(lidf.values()) or 1.0
+        for i, c in enumerate(cands):
+            stems, caps, ntok, has_d, has_y, has_m, has_money = _sent_info(c.text)
+            ov = qstems & stems
+            nb = (
+                _sent_info(c.prev_text)[0] | _sent_info(c.next_text)[0]
+                if (c.prev_text or c.next_text)
+                else frozenset()
+            )
+            newcaps = len(caps - qcaps)
+            row = F[i]
+            row[col["overlap"]] = len(ov) / nq
+            row[col["overlap_w"]] = sum(qw[s] for s in ov) / qw_tot
+            row[col["overlap_lidf"]] = sum(lidf[s] for s in ov) / lidf_tot
+            row[col["overlap_nb"]] = len((qstems - ov) & nb) / nq
+            row[col["new_caps"]] = min(newcaps, 5) / 5.0
+            row[col["loglen"]] = math.log1p(ntok)
+            row[col["short"]] = 1.0 if ntok < 6 else 0.0
+            row[col["pos_frac"]] = c.position / max(c.n_sentences, 1)
+            row[col["is_first"]] = 1.0 if c.position == 0 else 0.0
+            row[col["title_cos"]] = c.title_cos
+            pc = c.prev_cos if c.prev_cos is not None else 0.0
+            nc = c.next_cos if c.next_cos is not None else 0.0
+            row[col["prev_cos"]] = pc
+            row[col["next_cos"]] = nc
+            row[col["nb_max"]] = max(pc, nc)
+            row[col["inv_drank"]] = 1.0 / (1 + c.dense_rank) if c.dense_rank is not None else 0.0
+            row[col["inv_brank"]] = 1.0 / (1 + c.bm25_rank) if c.bm25_rank is not None else 0.0
+            row[col["bm25_hit"]] = 1.0 if c.bm25 is not None else 0.0
+            timey = has_y or has_m
+            row[col["when_x_time"]] = 1.0 if (qtype == "when" and timey) else 0.0
+            row[col["when_x_none"]] = 1.0 if (qtype == "when" and not (timey or has_d)) else 0.0
+            row[col["howmany_x_num"]] = 1.0 if (qtype == "howmany" and has_d) else 0.0
+            row[col["howmany_x_none"]] = (
+                1.0 if (qtype in ("howmany", "howmuch") and not has_d) else 0.0
+            )
+            row[col["howmuch_x_money"]] = (
+                1.0 if (qtype == "howmuch" and (has_money or has_d)) else 0.0
+            )
+            row[col["who_x_caps"]] = min(newcaps, 3) / 3.0 if qtype == "who" else 0.0
+            row[col["where_x_caps"]] = min(newcaps, 3) / 3.0 if qtype == "where" else 0.0
+        F[:, col["dense"]] = dense
+        F[:, col["dense_raw"]] = draw
+        F[:, col["dense_gap"]] = dense - dense.max()
+        F[:, col["dense_raw_gap"]] = draw - draw.max()
+        F[:, col["bm25n"]] = bm / bmax
+        F[:, col["rrf"]] = rrf * 30.0
+        F[:, col["qt_" + qtype]] = 1.0
+        if mode == "corpus":
+            docs: dict[str, list[int]] = {}
+            for i, c in enumerate(cands):
+                docs.setdefault(c.doc_id, []).append(i)
+            gmax = float(dense.max())
+            tmax = max(c.title_cos for c in cands)
+            best_doc, best_val = None, -1e9
+            agg: dict[str, tuple[float, float, float]] = {}
+            for d, idx in docs.items():
+                dm = float(dense[idx].max())
+                agg[d] = (dm, len(idx) / n, float(rrf[idx].sum()) * 30.0)
+                if agg[d][2] > best_val:
+                    best_doc, best_val = d, agg[d][2]
+            for i, c in enumerate(cands):
+                dm, fr, dr = agg[c.doc_id]
+                F[i, col["doc_max_gap"]] = dm - gmax
+                F[i, col["doc_frac"]] = fr
+                F[i, col["doc_rrf"]] = dr
+                F[i, col["doc_is_best"]] = 1.0 if c.doc_id == best_doc else 0.0
+                F[i, col["title_gap"]] = c.title_cos - tmax
+        if mode == "conversation":
+            turns = history.turns if history is not None else []
+            short_q = 1.0 if len(qtoks) <= 2 else 0.0
+            F[:, col["short_q"]] = short_q
+            if not turns:
+                F[:, col["turn1"]] = 1.0
+            else:
+                last = turns[-1]
+                F[:, col["has_prev"]] = 1.0
+                V = (
+                    np.stack([c.vec for c in cands])
+                    if all(c.vec is not None for c in cands)
+                    else None
+                )
+                if V is not None:
+                    F[:, col["prevq_cos"]] = V @ last.q_vec
+                    if last.answer_vec is not None:
+                        F[:, col["prevans_cos"]] = V @ last.answer_vec
+                if last.answer_pos is not None:
+                    # furthest position reached so far (CoQA walks forward through the story)
+                    reached = max(t.answer_pos for t in turns if t.answer_pos is not None)
+                    for i, c in enumerate(cands):
+                        if c.doc_id != last.answer_doc:
+                            continue
+                        d = c.position - last.answer_pos
+                        F[i, col["d0"]] = 1.0 if d == 0 else 0.0
+                        F[i, col["d1"]] = 1.0 if d == 1 else 0.0
+                        F[i, col["d2_3"]] = 1.0 if 2 <= d <= 3 else 0.0
+                        F[i, col["d_back"]] = 1.0 if d < 0 else 0.0
+                        F[i, col["d_far"]] = 1.0 if d > 3 else 0.0
+                        F[i, col["d_abs"]] = min(abs(d), 10) / 10.0
+                        F[i, col["short_x_d0"]] = short_q * F[i, col["d0"]]
+                        F[i, col["short_x_d1"]] = short_q * F[i, col["d1"]]
+                        F[i, col["after_prev"]] = 1.0 if c.position >= reached else 0.0
+            F[:, col["d_x_turn1"]] = F[:, col["turn1"]] * F[:, col["pos_frac"]]
+        return F
+
+    # -- scoring
+    def score(
+        self,
+        question: str,
+        cands: Sequence[Candidate],
+        mode: str = "article",
+        history: ConversationState | None = None,
+    ) -> np.ndarray:
+        F = self.features(question, cands, mode, history)
+        m = self.models.get(mode)
+        if m is None or len(cands) == 0:  # fall back to RRF
+            return (
+                F[:, _feature_names(mode).index("rrf")] if len(cands) else np.zeros(0, np.float32)
+            )
+        names = m.get("features")
+        if names is not None and list(names) != _feature_names(mode):
+            idx = {n: i for i, n in enumerate(_feature_names(mode))}
+            F = F[:, [idx[n] for n in names]]
+        return self.score_features(F, m)
+
+    @staticmethod
+    def score_features(F: np.ndarray, m: dict) -> np.ndarray:
+        mu = np.asarray(m["mean"], np.float32)
+        sd = np.asarray(m["std"], np.float32)
+        X = (F - mu) / sd
+        h = X
+        for layer in m.get("hidden", []):
+            h = np.maximum(
+                h @ np.asarray(layer["W"], np.float32) + np.asarray(layer["b"], np.float32), 0.0
+            )
+        out: np.ndarray = h @ np.asarray(m["w"], np.float32) + np.float32(m["b"])
+        return out
+
+    # -- abstention (corpus scope)
+    def abstain_features(self, scores: np.ndarray, cands: Sequence[Candidate]) -> np.ndarray:
+        if len(cands) == 0:
+            return np.zeros(6, np.float32)
+        order = np.argsort(-scores)
+        top = cands[int(order[0])]
+        s1 = float(scores[order[0]])
+        s2 = float(scores[order[1]]) if len(order) > 1 else s1 - 5.0
+        dmax = max(c.dense for c in cands)
+        draw = max(c.dense_raw for c in cands)
+        bm = [c.bm25 for c in cands if c.bm25 is not None]
+        bmax = max(bm) if bm else 0.0
+        return np.array([s1, s1 - s2, dmax, draw, math.log1p(bmax), top.title_cos], np.float32)
+
+    def abstain_score(self, scores: np.ndarray, cands: Sequence[Candidate]) -> float:
+        """Higher = more confident the answer is in the index."""
+        a = self.abstain
+        if not a or len(cands) == 0:
+            return float("inf") if cands else float("-inf")
+        x = (self.abstain_features(scores, cands) - np.asarray(a["mean"], np.float32)) / np.asarray(
+            a["std"], np.float32
+        )
+        return float(x @ np.asarray(a["w"], np.float32) + a["b"])
+
+    def should_abstain(
+        self, scores: np.ndarray, cands: Sequence[Candidate], mode: str = "corpus"
+    ) -> bool:
+        if len(cands) == 0:
+            return True
+        if mode != "corpus" or not self.abstain:
+            return False
+        return self.abstain_score(scores, cands) < float(self.abstain["threshold"])
+
+    # -- conversation bookkeeping
+    @staticmethod
+    def remember(
+        history: ConversationState, question: str, q_vec: np.ndarray, top: Candidate | None
+    ) -> None:
+        history.turns.append(
+            Turn(
+                question,
+                q_vec,
+                top.doc_id if top else None,
+                top.position if top else None,
+                top.vec if top is not None else None,
+            )
+        )
+
+
+def feature_names(mode: str) -> list[str]:
+    return _feature_names(mode)
