@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from qa.service import QAService
@@ -86,3 +88,19 @@ def test_article_filter_keeps_to_one_article(samples_service: QAService) -> None
     )
     assert answer.answers
     assert {a.article_id for a in answer.answers} == {"cnn-3ctoc39k37qi"}
+
+
+SUMMITS = Path(__file__).resolve().parent / "data" / "summits.jsonl"
+
+
+def test_follow_up_across_a_corpus_of_summits_stays_with_the_conversation(
+    samples_service: QAService,
+) -> None:
+    outcome = samples_service.ingest_paths([SUMMITS])
+    assert not outcome.skipped and len(outcome.report.added) == 4
+    first = samples_service.ask("What did Trump and Putin agree on?", start_conversation=True)
+    assert first.answers[0].title == "Trump et Poutine vont se voir à Budapest"
+    follow_up = samples_service.ask("where will they meet?", conversation_id=first.conversation_id)
+    top = follow_up.answers[0]
+    assert top.title == "Trump et Poutine vont se voir à Budapest"
+    assert "Budapest" in top.sentence
