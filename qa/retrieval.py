@@ -34,6 +34,17 @@ class Ranked:
     abstain: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """The sentences a question is ranked over, with the ranker's view of each."""
+
+    ids: list[int]
+    sentences: list[Sentence]
+    items: list[Candidate]
+    mode: str
+    state: ConversationState | None
+
+
 def load_ranker(path: Path | None = None) -> Ranker:
     """The fitted ranker shipped with newsqa (or another artifact)."""
     return Ranker.load(str(path or DEFAULT_RANKER))
@@ -112,26 +123,37 @@ class Retriever:
             )
         return state
 
+    def candidates(
+        self, question: str, article_id: str | None, history: Conversation | None = None
+    ) -> Candidates:
+        """Everything the ranker sees for a question: candidates, mode and earlier turns."""
+        query = self.question_vector(question)
+        dense = self._index.search_dense(query, CANDIDATES, article_id)
+        lexical = self._index.search_lexical(question, CANDIDATES, article_id)
+        ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))
+        found = self._index.sentences(ids)
+        ids = [i for i in ids if i in found]
+        mode = self._mode(article_id, history)
+        return Candidates(
+            ids=ids,
+            sentences=[found[i] for i in ids],
+            items=self._candidates(query, ids, found, dense, lexical, mode) if ids else [],
+            mode=mode,
+            state=self._state(history),
+        )
+
     def rank(
         self, question: str, article_id: str | None, history: Conversation | None = None
     ) -> Ranked:
         """Rank the sentences in scope for a question."""
-        query = self.question_vector(question)
-        depth = CANDIDATES
-        dense = self._index.search_dense(query, depth, article_id)
-        lexical = self._index.search_lexical(question, depth, article_id)
-        ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))
-        found = self._index.sentences(ids)
-        ids = [i for i in ids if i in found]
-        if not ids:
+        found = self.candidates(question, article_id, history)
+        if not found.ids:
             return Ranked([], [], abstain=True)
-        mode = self._mode(article_id, history)
-        candidates = self._candidates(query, ids, found, dense, lexical, mode)
-        scores = self.ranker.score(question, candidates, mode, self._state(history))
+        scores = self.ranker.score(question, found.items, found.mode, found.state)
         order = np.argsort(-scores, kind="stable")
-        abstain = self.ranker.should_abstain(scores, candidates, mode)
+        abstain = self.ranker.should_abstain(scores, found.items, found.mode)
         return Ranked(
-            ids=[ids[i] for i in order],
+            ids=[found.ids[i] for i in order],
             scores=[_probability(float(scores[i])) for i in order],
             abstain=abstain,
         )

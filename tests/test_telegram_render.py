@@ -109,6 +109,9 @@ def test_context_puts_the_sentence_between_its_neighbours() -> None:
         published="2025-10-16",
         before="Before.",
         after="After.",
+        before_id=6,
+        after_id=8,
+        article_sentences=9,
     )
     [message] = render.render_context(sentence)
     assert message == (
