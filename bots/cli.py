@@ -275,6 +275,8 @@ def evaluate(
 
     settings = get_settings()
     encoder = load_encoder(settings)
+    # Scratch indexes come and go here; their progress lines would bury the figures.
+    logging.getLogger("newsqa.index").setLevel(logging.WARNING)
     for folder in folders:
         if not (folder / "set.json").is_file():
             typer.echo(f"skipped {folder}: not an evaluation set (no set.json)", err=True)
@@ -302,6 +304,7 @@ def bench(
 
     settings = get_settings()
     encoder = load_encoder(settings)
+    logging.getLogger("newsqa.index").setLevel(logging.WARNING)
     result = run_bench(
         paths, lambda scratch: build_service(settings, encoder, data_dir=scratch), count=questions
     )

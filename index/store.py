@@ -675,6 +675,19 @@ class NewsIndex:
             rows = conn.execute(sql, (query, article_id, k)).fetchall()
         return [(int(row[0]), float(row[1])) for row in rows]
 
+    def term_counts(self, text: str) -> dict[str, int]:
+        """For each word of text that lexical search would use, how many sentences contain it."""
+        conn = self.connection
+        return {
+            term: int(
+                conn.execute(
+                    "SELECT COUNT(*) FROM sentences_fts WHERE sentences_fts MATCH ?",
+                    ('"' + term.replace('"', '""') + '"',),
+                ).fetchone()[0]
+            )
+            for term in self.lexical_terms(text)
+        }
+
     def sentence_ids(self, article_id: str) -> list[int]:
         """Ids of an article's sentences, in reading order."""
         rows = self.connection.execute(

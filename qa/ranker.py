@@ -1,28 +1,37 @@
 """newsqa answer-sentence ranker: learned fusion over cheap per-candidate features.
 
-Self-contained (numpy + stdlib only at query time).  Artifact: one JSON file
-(weights, feature scaling, abstention threshold) plus an optional .npz holding a
-low-rank adapter for the question embedding.
+Self-contained: numpy + stdlib only (no sklearn/torch/pickle).  Artifact = one JSON file
+(context weights, one model per mode, abstention model + threshold) plus a .npz with the
+low-rank question adapter (A: 384x16, B: 16x384), referenced from the JSON by file name.
 
-Engine contract (see REPORT.md for details)
--------------------------------------------
-At ingest, for every sentence i of an article keep
-  * v[i]      normalized all-MiniLM-L6-v2 embedding of the sentence text
-  * t[doc]    normalized embedding of the article title ("" when no title)
-  * c[i]      context vector  = normalize(v[i] + ctx_title*t[doc] + ctx_nb*(v[i-1] + v[i+1]))
-              (missing neighbours contribute 0; the weights are in the artifact,
-              `Ranker.context_vector` computes it).  The dense index (FAISS flat,
-              inner product) is built over c[i].
-At question time
-  1. q = encode(question); q = ranker.adapt_query(q)
-  2. dense top-50 over c (scope-filtered), BM25 top-50 (FTS5) as today; union.
-  3. for each candidate build a `Candidate` (dense = q.c[i], dense_raw = q.v[i],
-     title_cos = q.t[doc], prev_cos / next_cos = q.v[i-1] / q.v[i+1], bm25 = -bm25(fts) or None,
-     ranks are 0-based ranks in the dense / BM25 lists or None, vec = v[i] when a
-     conversation is used).
-  4. scores = ranker.score(question, candidates, mode, history); sort descending.
-  5. ranker.should_abstain(scores, candidates, mode)
-  6. conversations: after answering, ranker.remember(history, question, q, top candidate).
+Engine contract
+---------------
+Modes: "corpus" (no article filter), "article" (question restricted to one article),
+"conversation" (article scope, turns of one chat asked in order).
+
+At ingest, for every article keep, per sentence i (in article order):
+  * v[i]  normalized all-MiniLM-L6-v2 vector of the sentence text (as today)
+  * t     normalized vector of the article title ("" when there is none)
+  * c[i]  = ranker.context_vectors(v_article, t)[i]
+          = normalize(v[i] + ctx_title*t + ctx_nb*(v[i-1] + v[i+1]))  (missing neighbours = 0)
+  The dense FAISS flat index is built over c (not v); keep v too (e.g. a second array / FAISS
+  reconstruct) because features need q.v[i], q.v[i-1], q.v[i+1].
+At question time:
+  1. q = ranker.adapt_query(encode(question))            # (384,) -> (384,), normalized
+  2. dense top-50 over c and FTS5 BM25 top-50 (fts_query(question) is the MATCH string) within
+     scope; union = candidates.
+  3. one Candidate per union member: dense = q.c[i], dense_raw = q.v[i], title_cos = q.t,
+     prev_cos / next_cos = q.v[i-1] / q.v[i+1] (None at the article edges), bm25 = -bm25(fts)
+     or None, dense_rank / bm25_rank = 0-based rank in each list or None, prev_text / next_text
+     = neighbouring sentence texts ("" at edges), vec = v[i] (needed in conversation mode only).
+  4. scores = ranker.score(question, candidates, mode, history); rank by descending score.
+  5. corpus mode: ranker.should_abstain(question, scores, candidates, "corpus", term_df) where
+     term_df = {token: number of indexed sentences matching '"token"'} for every token of
+     fts_query(question) (one `SELECT count(*) FROM fts WHERE fts MATCH ?` per token, or an
+     fts5vocab lookup).  Article / conversation modes never abstain (the user chose the article).
+  6. conversation: history = ConversationState() per chat; after answering each turn call
+     Ranker.remember(history, question, q, top_candidate)  (the system's OWN top answer).
+Cost: features + score ~1.5-2 ms for ~90 candidates; abstention tree ensemble ~0.3 ms.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -500,6 +510,7 @@ def _feature_names(mode: str) -> list[str]:
         "overlap_w",
         "overlap_nb",
         "overlap_lidf",
+        "bm25_local",
         "new_caps",
         "loglen",
         "short",
@@ -543,13 +554,15 @@ def _feature_names(mode: str) -> list[str]:
 
 
 class Ranker:
-    def __init__(self, params: dict, adapter: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    def __init__(
+        self, params: dict[str, Any], adapter: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> None:
         self.params = params
         self.ctx_title: float = float(params.get("ctx_title", 0.0))
         self.ctx_nb: float = float(params.get("ctx_nb", 0.0))
         self.adapter = adapter
-        self.models: dict[str, dict] = params.get("models", {})
-        self.abstain: dict = params.get("abstain", {})
+        self.models: dict[str, dict[str, Any]] = params.get("models", {})
+        self.abstain: dict[str, Any] = params.get("abstain", {})
 
     # -- persistence
     @classmethod
@@ -571,7 +584,8 @@ class Ranker:
         A, B = self.adapter
         out = q + (q @ A) @ B
         n = np.linalg.norm(out, axis=-1, keepdims=True)
-        return (out / np.maximum(n, 1e-9)).astype(np.float32)
+        res: np.ndarray = (out / np.maximum(n, 1e-9)).astype(np.float32)
+        return res
 
     def context_vectors(self, v: np.ndarray, title_vec: np.ndarray | None) -> np.ndarray:
         """Context vectors for ONE article: v (n, d) sentence vectors in order."""
@@ -581,7 +595,8 @@ class Ranker:
             c[:-1] += self.ctx_nb * v[1:]
         if self.ctx_title and title_vec is not None:
             c += self.ctx_title * title_vec[None, :]
-        return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-9)
+        res: np.ndarray = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-9)
+        return res
 
     # -- features
     def features(
@@ -617,12 +632,24 @@ class Ranker:
         qw_tot = sum(qw.values()) or 1.0
         qcaps = {stem(t) for t in _TOK.findall(question)}
         col = {nm: i for i, nm in enumerate(names)}
-        # idf of the question terms within the candidate list (terms all candidates share weigh ~0)
+        # idf of the question's terms *within the candidate list* (terms shared by all candidates weigh ~0)
         infos = [_sent_info(c.text) for c in cands]
         lidf = {
             s: math.log((n + 1.0) / (1.0 + sum(1 for inf in infos if s in inf[0]))) for s in qstems
         }
         lidf_tot = sum(lidf.values()) or 1.0
+        # BM25 (binary tf, k1=1.2, b=0.75) with idf and average length taken over the candidate list
+        avglen = sum(inf[2] for inf in infos) / n or 1.0
+        bml = np.array(
+            [
+                sum(lidf[s] for s in qstems & inf[0])
+                * 2.2
+                / (1.0 + 1.2 * (0.25 + 0.75 * inf[2] / avglen))
+                for inf in infos
+            ],
+            np.float32,
+        )
+        bml_max = float(bml.max()) if bml.max() > 0 else 1.0
         for i, c in enumerate(cands):
             stems, caps, ntok, has_d, has_y, has_m, has_money = _sent_info(c.text)
             ov = qstems & stems
@@ -664,6 +691,7 @@ class Ranker:
             row[col["who_x_caps"]] = min(newcaps, 3) / 3.0 if qtype == "who" else 0.0
             row[col["where_x_caps"]] = min(newcaps, 3) / 3.0 if qtype == "where" else 0.0
         F[:, col["dense"]] = dense
+        F[:, col["bm25_local"]] = bml / bml_max
         F[:, col["dense_raw"]] = draw
         F[:, col["dense_gap"]] = dense - dense.max()
         F[:, col["dense_raw_gap"]] = draw - draw.max()
@@ -699,12 +727,9 @@ class Ranker:
             else:
                 last = turns[-1]
                 F[:, col["has_prev"]] = 1.0
-                V = (
-                    np.stack([c.vec for c in cands])
-                    if all(c.vec is not None for c in cands)
-                    else None
-                )
-                if V is not None:
+                vecs = [c.vec for c in cands if c.vec is not None]
+                if len(vecs) == n:
+                    V = np.stack(vecs)
                     F[:, col["prevq_cos"]] = V @ last.q_vec
                     if last.answer_vec is not None:
                         F[:, col["prevans_cos"]] = V @ last.answer_vec
@@ -714,13 +739,13 @@ class Ranker:
                     for i, c in enumerate(cands):
                         if c.doc_id != last.answer_doc:
                             continue
-                        d = c.position - last.answer_pos
-                        F[i, col["d0"]] = 1.0 if d == 0 else 0.0
-                        F[i, col["d1"]] = 1.0 if d == 1 else 0.0
-                        F[i, col["d2_3"]] = 1.0 if 2 <= d <= 3 else 0.0
-                        F[i, col["d_back"]] = 1.0 if d < 0 else 0.0
-                        F[i, col["d_far"]] = 1.0 if d > 3 else 0.0
-                        F[i, col["d_abs"]] = min(abs(d), 10) / 10.0
+                        dist = c.position - last.answer_pos
+                        F[i, col["d0"]] = 1.0 if dist == 0 else 0.0
+                        F[i, col["d1"]] = 1.0 if dist == 1 else 0.0
+                        F[i, col["d2_3"]] = 1.0 if 2 <= dist <= 3 else 0.0
+                        F[i, col["d_back"]] = 1.0 if dist < 0 else 0.0
+                        F[i, col["d_far"]] = 1.0 if dist > 3 else 0.0
+                        F[i, col["d_abs"]] = min(abs(dist), 10) / 10.0
                         F[i, col["short_x_d0"]] = short_q * F[i, col["d0"]]
                         F[i, col["short_x_d1"]] = short_q * F[i, col["d1"]]
                         F[i, col["after_prev"]] = 1.0 if c.position >= reached else 0.0
@@ -748,7 +773,29 @@ class Ranker:
         return self.score_features(F, m)
 
     @staticmethod
-    def score_features(F: np.ndarray, m: dict) -> np.ndarray:
+    def score_features(F: np.ndarray, m: dict[str, Any]) -> np.ndarray:
+        """Linear / one-hidden-layer ReLU model over standardized features, or a small
+        gradient-boosted tree ensemble ("trees": go left when x <= threshold)."""
+        if "trees" in m:
+            out_t = np.full(len(F), float(m["base"]), np.float64)
+            for r in range(len(F)):
+                x = F[r]
+                acc = 0.0
+                for t in m["trees"]:
+                    i = 0
+                    leaf, feat, thr, left, right, val = (
+                        t["leaf"],
+                        t["f"],
+                        t["t"],
+                        t["l"],
+                        t["r"],
+                        t["v"],
+                    )
+                    while not leaf[i]:
+                        i = left[i] if x[feat[i]] <= thr[i] else right[i]
+                    acc += val[i]
+                out_t[r] += acc
+            return out_t.astype(np.float32)
         mu = np.asarray(m["mean"], np.float32)
         sd = np.asarray(m["std"], np.float32)
         X = (F - mu) / sd
@@ -761,9 +808,19 @@ class Ranker:
         return out
 
     # -- abstention (corpus scope)
-    def abstain_features(self, scores: np.ndarray, cands: Sequence[Candidate]) -> np.ndarray:
+    def abstain_features(
+        self,
+        question: str,
+        scores: np.ndarray,
+        cands: Sequence[Candidate],
+        term_df: dict[str, int] | None = None,
+    ) -> np.ndarray:
+        """Confidence features: top fused score, margin, dense/BM25 maxima, how much of the
+        question's vocabulary (esp. capitalised names) the candidates cover, and (term_df) which
+        question tokens occur nowhere in the index.  term_df maps each token of fts_query(question)
+        (lower-cased, as in the MATCH expression) to the number of indexed sentences matching it."""
         if len(cands) == 0:
-            return np.zeros(6, np.float32)
+            return np.zeros(12, np.float32)
         order = np.argsort(-scores)
         top = cands[int(order[0])]
         s1 = float(scores[order[0]])
@@ -772,26 +829,78 @@ class Ranker:
         draw = max(c.dense_raw for c in cands)
         bm = [c.bm25 for c in cands if c.bm25 is not None]
         bmax = max(bm) if bm else 0.0
-        return np.array([s1, s1 - s2, dmax, draw, math.log1p(bmax), top.title_cos], np.float32)
+        qstems = {stem(t) for t in content_tokens(question)}
+        words = _TOK.findall(question)
+        qcaps = {stem(w) for w in words[1:] if w[:1].isupper() and w.lower() not in STOP_WORDS}
+        any_st: set[str] = set()
+        doc_st: set[str] = set()
+        for c in cands:
+            st = _sent_info(c.text)[0]
+            any_st |= st
+            if c.doc_id == top.doc_id:
+                doc_st |= st | _sent_info(c.prev_text)[0] | _sent_info(c.next_text)[0]
+        top_st = _sent_info(top.text)[0]
+        nq = max(len(qstems), 1)
+        cov_any = len(qstems & any_st) / nq
+        cov_doc = len(qstems & doc_st) / nq
+        cov_top = len(qstems & top_st) / nq
+        caps_any = len(qcaps & any_st) / len(qcaps) if qcaps else 1.0
+        caps_doc = len(qcaps & doc_st) / len(qcaps) if qcaps else 1.0
+        miss = miss_caps = 0.0
+        if term_df:
+            toks = list(term_df)
+            miss = sum(1 for t in toks if term_df[t] == 0) / len(toks)
+            capl = {w.lower() for w in words[1:] if w[:1].isupper()} & set(toks)
+            miss_caps = sum(1 for t in capl if term_df[t] == 0) / len(capl) if capl else 0.0
+        return np.array(
+            [
+                s1,
+                s1 - s2,
+                dmax,
+                draw,
+                math.log1p(bmax),
+                top.title_cos,
+                cov_any,
+                cov_doc,
+                cov_top,
+                min(caps_any, caps_doc),
+                miss,
+                miss_caps,
+            ],
+            np.float32,
+        )
 
-    def abstain_score(self, scores: np.ndarray, cands: Sequence[Candidate]) -> float:
-        """Higher = more confident the answer is in the index."""
+    def abstain_score(
+        self,
+        question: str,
+        scores: np.ndarray,
+        cands: Sequence[Candidate],
+        term_df: dict[str, int] | None = None,
+    ) -> float:
+        """Higher = more confident that the answer is in the index."""
         a = self.abstain
         if not a or len(cands) == 0:
             return float("inf") if cands else float("-inf")
-        x = (self.abstain_features(scores, cands) - np.asarray(a["mean"], np.float32)) / np.asarray(
-            a["std"], np.float32
-        )
-        return float(x @ np.asarray(a["w"], np.float32) + a["b"])
+        x = self.abstain_features(question, scores, cands, term_df)
+        out = self.score_features(x[None, :], a)
+        return float(out[0])
 
     def should_abstain(
-        self, scores: np.ndarray, cands: Sequence[Candidate], mode: str = "corpus"
+        self,
+        question: str,
+        scores: np.ndarray,
+        cands: Sequence[Candidate],
+        mode: str = "corpus",
+        term_df: dict[str, int] | None = None,
     ) -> bool:
+        """Abstention is fitted for corpus scope; in article scope the user chose the article."""
         if len(cands) == 0:
             return True
         if mode != "corpus" or not self.abstain:
             return False
-        return self.abstain_score(scores, cands) < float(self.abstain["threshold"])
+        return self.abstain_score(question, scores, cands, term_df) < float(
+            self.abstain["threshold"]
+        )
 
     # -- conversation bookkeeping
     @staticmethod

@@ -151,7 +151,16 @@ class Retriever:
             return Ranked([], [], abstain=True)
         scores = self.ranker.score(question, found.items, found.mode, found.state)
         order = np.argsort(-scores, kind="stable")
-        abstain = self.ranker.should_abstain(scores, found.items, found.mode)
+        # Whether anything answers is judged the same way in every mode: by the corpus model,
+        # whose scores the abstention model was fitted on.
+        corpus_scores = (
+            scores
+            if found.mode == "corpus"
+            else self.ranker.score(question, found.items, "corpus", None)
+        )
+        abstain = self.ranker.should_abstain(
+            question, corpus_scores, found.items, "corpus", self._index.term_counts(question)
+        )
         return Ranked(
             ids=[found.ids[i] for i in order],
             scores=[_probability(float(scores[i])) for i in order],

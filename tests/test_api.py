@@ -17,7 +17,6 @@ from bots.settings import Settings
 from index.articles import article_from_record
 from index.embedding import Encoder
 from index.store import NewsIndex
-from qa.retrieval import Retriever
 from qa.service import QAService
 from tests.api_support import ARTICLES, AUTH, KEY, SlowEncoder
 from tests.fakes import FakeEncoder
@@ -479,9 +478,7 @@ def test_rebuild_while_another_writer_holds_the_index_is_409(
 
 
 def test_metrics(data_dir: Path, service: QAService) -> None:
-    # A strict threshold, so the fake encoder abstains on anything but a quoted sentence.
-    strict = QAService(service.index, retriever=Retriever(service.index, abstain_below=0.9))
-    with TestClient(create_app(_settings(data_dir), strict)) as client:
+    with TestClient(create_app(_settings(data_dir), service)) as client:
         quoted = "Donald Trump said he would meet Vladimir Putin in Budapest."
         assert not client.post("/ask", json={"question": quoted}).json()["abstained"]
         assert client.post("/ask", json={"question": "zebra quantum"}).json()["abstained"]
