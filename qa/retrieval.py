@@ -91,8 +91,11 @@ class Retriever:
         """The adapted, unit-length vector of a question."""
         cached = self._cache.get(question)
         if cached is None:
-            raw = self._index.encoder.encode([question])[0]
-            cached = np.asarray(self.ranker.adapt_query(raw), dtype=np.float32)
+            encoder = self._index.encoder
+            cached = encoder.encode([question])[0]
+            # The adapter was fitted on one model's vectors; with any other model it is left out.
+            if self.ranker.params.get("model") == encoder.model_id:
+                cached = np.asarray(self.ranker.adapt_query(cached), dtype=np.float32)
             self._cache.put(question, cached)
         return cached
 
@@ -151,16 +154,19 @@ class Retriever:
             return Ranked([], [], abstain=True)
         scores = self.ranker.score(question, found.items, found.mode, found.state)
         order = np.argsort(-scores, kind="stable")
-        # Whether anything answers is judged the same way in every mode: by the corpus model,
-        # whose scores the abstention model was fitted on.
-        corpus_scores = (
-            scores
-            if found.mode == "corpus"
-            else self.ranker.score(question, found.items, "corpus", None)
-        )
-        abstain = self.ranker.should_abstain(
-            question, corpus_scores, found.items, "corpus", self._index.term_counts(question)
-        )
+        abstain = False
+        if article_id is None:
+            # Whether anything in the corpus answers is judged by the corpus model, whose scores
+            # the abstention model was fitted on, in a conversation too. Within one article the
+            # user has chosen where the answer is, so the closest sentences are given.
+            corpus_scores = (
+                scores
+                if found.mode == "corpus"
+                else self.ranker.score(question, found.items, "corpus", None)
+            )
+            abstain = self.ranker.should_abstain(
+                question, corpus_scores, found.items, "corpus", self._index.term_counts(question)
+            )
         return Ranked(
             ids=[found.ids[i] for i in order],
             scores=[_probability(float(scores[i])) for i in order],
