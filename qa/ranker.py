@@ -632,7 +632,7 @@ class Ranker:
         qw_tot = sum(qw.values()) or 1.0
         qcaps = {stem(t) for t in _TOK.findall(question)}
         col = {nm: i for i, nm in enumerate(names)}
-        # idf of the question's terms *within the candidate list* (terms shared by all candidates weigh ~0)
+        # idf of the question terms within the candidate list (terms all candidates share weigh ~0)
         infos = [_sent_info(c.text) for c in cands]
         lidf = {
             s: math.log((n + 1.0) / (1.0 + sum(1 for inf in infos if s in inf[0]))) for s in qstems
