@@ -22,6 +22,8 @@ from qa.conversations import Conversation
 from qa.ranker import Candidate, ConversationState, Ranker, Turn
 
 CANDIDATES = 50
+# How much of the previous question a follow-up across the corpus carries (not fitted).
+FOLLOW_UP_WEIGHT = 0.5
 DEFAULT_RANKER = Path(__file__).resolve().parent / "data" / "ranker.json"
 
 
@@ -100,9 +102,11 @@ class Retriever:
         return cached
 
     def _mode(self, article_id: str | None, history: Conversation | None) -> str:
-        if history is not None and (article_id is not None or history.turns):
-            return "conversation"
-        return "article" if article_id is not None else "corpus"
+        # The conversation model learned to walk through one article (CoQA); across a corpus a
+        # follow-up is asked together with the question before it instead.
+        if article_id is None:
+            return "corpus"
+        return "conversation" if history is not None else "article"
 
     def _state(self, history: Conversation | None) -> ConversationState | None:
         """What the ranker needs of earlier turns: questions and the engine's own top answers."""
@@ -131,8 +135,14 @@ class Retriever:
     ) -> Candidates:
         """Everything the ranker sees for a question: candidates, mode and earlier turns."""
         query = self.question_vector(question)
+        lexical_text = question
+        last = history.last if history is not None else None
+        if article_id is None and last is not None:
+            combined = query + FOLLOW_UP_WEIGHT * self.question_vector(last.question)
+            query = np.asarray(combined / np.linalg.norm(combined), dtype=np.float32)
+            lexical_text = f"{question} {last.question}"
         dense = self._index.search_dense(query, CANDIDATES, article_id)
-        lexical = self._index.search_lexical(question, CANDIDATES, article_id)
+        lexical = self._index.search_lexical(lexical_text, CANDIDATES, article_id)
         ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))
         found = self._index.sentences(ids)
         ids = [i for i in ids if i in found]

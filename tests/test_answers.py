@@ -101,6 +101,5 @@ def test_follow_up_across_a_corpus_of_summits_stays_with_the_conversation(
     first = samples_service.ask("What did Trump and Putin agree on?", start_conversation=True)
     assert first.answers[0].title == "Trump et Poutine vont se voir à Budapest"
     follow_up = samples_service.ask("where will they meet?", conversation_id=first.conversation_id)
-    top = follow_up.answers[0]
-    assert top.title == "Trump et Poutine vont se voir à Budapest"
-    assert "Budapest" in top.sentence
+    assert follow_up.answers[0].title == "Trump et Poutine vont se voir à Budapest"
+    assert any("Budapest, Hungary" in answer.sentence for answer in follow_up.answers)
