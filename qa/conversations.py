@@ -42,6 +42,7 @@ class Turn:
     question: str
     article_id: str | None
     ranked: list[int]
+    scores: list[float]
     shown: int
 
 
@@ -57,6 +58,19 @@ class Conversation:
     def last(self) -> Turn | None:
         """The latest turn, if any."""
         return self.turns[-1] if self.turns else None
+
+
+def _turn(
+    number: int, question: str, article_id: str | None, ranked: dict[str, list[float]], shown: int
+) -> Turn:
+    return Turn(
+        number,
+        question,
+        article_id,
+        [int(i) for i in ranked["ids"]],
+        [float(x) for x in ranked["scores"]],
+        shown,
+    )
 
 
 def check_id(conversation_id: str) -> str:
@@ -99,8 +113,7 @@ class Conversations:
             conversation_id,
             focus_article=row[1],
             turns=[
-                Turn(int(t[0]), t[1], t[2], [int(i) for i in json.loads(t[3])], int(t[4]))
-                for t in reversed(turns)
+                _turn(int(t[0]), t[1], t[2], json.loads(t[3]), int(t[4])) for t in reversed(turns)
             ],
         )
 
@@ -129,9 +142,10 @@ class Conversations:
         question: str,
         article_id: str | None,
         ranked: list[int],
+        scores: list[float],
         shown: int,
     ) -> None:
-        """Append a turn."""
+        """Append a turn: the sentence ids ranked for it, their scores, how many were shown."""
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -147,7 +161,7 @@ class Conversations:
                     int(row[0]) + 1,
                     question,
                     article_id,
-                    json.dumps(ranked),
+                    json.dumps({"ids": ranked, "scores": scores}),
                     shown,
                     time.time(),
                 ),

@@ -96,7 +96,7 @@ class QAService:
         answers = self._answers(ranked.ids[:k], ranked.scores[:k]) if show else []
         if conversation_id is not None:
             self.conversations.record(
-                conversation_id, question, article_id, ranked.ids, len(answers)
+                conversation_id, question, article_id, ranked.ids, ranked.scores, len(answers)
             )
         return AnswerSet(
             question=question,
@@ -114,7 +114,7 @@ class QAService:
         if not 1 <= k <= self.max_k:
             raise InvalidQuestionError(f"k must be between 1 and {self.max_k}")
         ids = last.ranked[last.shown : last.shown + k]
-        answers = self._answers(ids, [0.0] * len(ids))
+        answers = self._answers(ids, last.scores[last.shown : last.shown + k])
         self.conversations.mark_shown(conversation_id, last.turn, last.shown + len(ids))
         return AnswerSet(question=last.question, conversation_id=conversation_id, answers=answers)
 

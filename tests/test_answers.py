@@ -87,6 +87,9 @@ def test_follow_up_uses_the_conversation(samples_service: QAService) -> None:
     assert more.answers
     shown = {a.sentence for a in follow_up.answers}
     assert not shown & {a.sentence for a in more.answers}, "more gives the next answers"
+    scores = [a.score for a in follow_up.answers + more.answers]
+    assert scores == sorted(scores, reverse=True), "more continues the ranking, with its scores"
+    assert more.answers[0].score > 0
 
 
 def test_article_filter_keeps_to_one_article(samples_service: QAService) -> None:
