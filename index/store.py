@@ -28,6 +28,7 @@ from index.articles import Article
 from index.embedding import Encoder, Vectors
 from index.errors import ArticleNotFoundError, IndexBusyError, ModelMismatchError
 from index.splitter import Span, split_sentences, trailing_chrome
+from index.stopwords import STOP_WORDS
 from index.vectors import ContextWeights, FaissIndex
 
 log = logging.getLogger("newsqa.index")
@@ -141,12 +142,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS sentences_fts USING fts5(
 """
 
 
-def _stop_words() -> frozenset[str]:
-    from spacy.lang.en.stop_words import STOP_WORDS
-
-    return frozenset(STOP_WORDS)
-
-
 class NewsIndex:
     """Articles, sentences and their vectors under one data directory."""
 
@@ -166,7 +161,7 @@ class NewsIndex:
         self._write_lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
-        self._stop_words = _stop_words()
+        self._stop_words = STOP_WORDS
         conn = self.connection
         conn.executescript(_SCHEMA)
         conn.execute(
