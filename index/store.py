@@ -710,13 +710,6 @@ class NewsIndex:
         ).fetchall()
         return {int(row["id"]): Sentence(**dict(row)) for row in rows}
 
-    def article_count_sentences(self, article_id: str) -> int:
-        """How many sentences an article has."""
-        row = self.connection.execute(
-            "SELECT COUNT(*) FROM sentences WHERE article_id = ?", (article_id,)
-        ).fetchone()
-        return int(row[0])
-
     def has_article(self, article_id: str) -> bool:
         """Whether an article with this id is indexed."""
         row = self.connection.execute(

@@ -7,7 +7,3 @@ from index.errors import NewsqaError
 
 class InvalidQuestionError(NewsqaError):
     """The question is empty, too long, or asks for an impossible number of answers."""
-
-
-class ConversationNotFoundError(NewsqaError):
-    """No live conversation has this id (never started, or expired)."""
