@@ -383,8 +383,8 @@ class NewsIndex:
             if not to_embed and not metadata_only:
                 return report
 
-            split = [(article, [s.text for s in self._split(article)]) for article in to_embed]
             spans_of = {article.id: self._split(article) for article in to_embed}
+            split = [(article, [s.text for s in spans_of[article.id]]) for article in to_embed]
             log.info(
                 "embedding %d sentences of %d articles",
                 sum(len(t) for _, t in split),

@@ -152,7 +152,8 @@ class Retriever:
             sentences=[found[i] for i in ids],
             items=self._candidates(query, ids, found, dense, lexical, mode) if ids else [],
             mode=mode,
-            state=self._state(history),
+            # Only the conversation model reads earlier turns; elsewhere they cost lookups.
+            state=self._state(history) if mode == "conversation" else None,
         )
 
     def rank(
@@ -197,8 +198,9 @@ class Retriever:
             n for s in sentences for n in (s.before_id, s.after_id) if n is not None
         } - set(ids)
         own_ids = ids + sorted(neighbours)
-        own = dict(zip(own_ids, self._index.sentence_vectors(own_ids) @ query, strict=True))
-        raw_vectors = dict(zip(ids, self._index.sentence_vectors(ids), strict=True))
+        own_vectors = self._index.sentence_vectors(own_ids)
+        own = dict(zip(own_ids, own_vectors @ query, strict=True))
+        raw_vectors = dict(zip(ids, own_vectors[: len(ids)], strict=True))
         context = dict(
             zip(ids, self._index.sentence_vectors(ids, context=True) @ query, strict=True)
         )
