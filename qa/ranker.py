@@ -1,8 +1,10 @@
 """newsqa answer-sentence ranker: learned fusion over cheap per-candidate features.
 
 Self-contained: numpy + stdlib only (no sklearn/torch/pickle).  Artifact = one JSON file
-(context weights, one model per mode, abstention model + threshold) plus a .npz with the
-low-rank question adapter (A: 384x16, B: 16x384), referenced from the JSON by file name.
+(context weights, one model per mode: LightGBM lambdarank trees exported as arrays or a
+logistic regression; abstention trees + threshold) plus two .npz files referenced from the JSON
+by file name: the low-rank question adapter (A: 384x16, B: 16x384) and the answer-type probes
+(W: one 384-vector per question type, b).
 
 Engine contract
 ---------------
@@ -23,7 +25,8 @@ At question time:
   3. one Candidate per union member: dense = q.c[i], dense_raw = q.v[i], title_cos = q.t,
      prev_cos / next_cos = q.v[i-1] / q.v[i+1] (None at the article edges), bm25 = -bm25(fts)
      or None, dense_rank / bm25_rank = 0-based rank in each list or None, prev_text / next_text
-     = neighbouring sentence texts ("" at edges), vec = v[i] (needed in conversation mode only).
+     = neighbouring sentence texts ("" at edges), vec = v[i] (for the answer-type probes
+     and, in conversations, the distance to earlier answers).
   4. scores = ranker.score(question, candidates, mode, history); rank by descending score.
   5. corpus mode: ranker.should_abstain(question, scores, candidates, "corpus", term_df) where
      term_df = {token: number of indexed sentences matching '"token"'} for every token of
@@ -31,7 +34,7 @@ At question time:
      fts5vocab lookup).  Article / conversation modes never abstain (the user chose the article).
   6. conversation: history = ConversationState() per chat; after answering each turn call
      Ranker.remember(history, question, q, top_candidate)  (the system's OWN top answer).
-Cost: features + score ~1.5-2 ms for ~90 candidates; abstention tree ensemble ~0.3 ms.
+Cost: features ~1.5-2 ms and trees ~3 ms for ~90 candidates; abstention trees ~0.5 ms.
 """
 
 from __future__ import annotations
@@ -62,7 +65,11 @@ _MONTH = re.compile(
 _MONEY_PCT = re.compile(
     r"[$€£%]|\b(percent|per cent|dollars?|million|billion|euros?|pounds?)\b", re.I
 )
+# a preposition of place followed by a name: "in Budapest", "at the White House"
+_LOCPREP = re.compile(r"\b(?:[Ii]n|[Aa]t|near|outside|inside|[Ff]rom)\s+(?:the\s+)?[A-Z][a-z]")
 _CAPWORD = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z\-']+")
+# where a sentence's first word starts, after any opening quotes, brackets or dashes
+_FIRST_WORD = re.compile(r"^[\W_]*")
 
 
 def stem(tok: str) -> str:
@@ -93,7 +100,10 @@ def fts_query(question: str) -> str:
 def _sent_info(text: str) -> tuple[frozenset[str], frozenset[str], int, bool, bool, bool, bool]:
     toks = _TOK.findall(text)
     stems = frozenset(stem(t) for t in toks if t.lower() not in STOP_WORDS)
-    caps = frozenset(stem(m.group(0)) for m in _CAPWORD.finditer(text))
+    first = _FIRST_WORD.match(text)
+    opening = first.end() if first else 0
+    # a capital that only starts the sentence is not a name
+    caps = frozenset(stem(m.group(0)) for m in _CAPWORD.finditer(text) if m.start() != opening)
     return (
         stems,
         caps,
@@ -219,6 +229,11 @@ def _feature_names(mode: str) -> list[str]:
         "where_x_caps",
         "when_x_none",
         "howmany_x_none",
+        "who_x_none",
+        "where_x_none",
+        "where_x_locprep",
+        "atype",
+        "atype_gap",
     ]
     if mode == "corpus":
         base += ["doc_max_gap", "doc_frac", "doc_rrf", "doc_is_best", "title_gap"]
@@ -254,6 +269,8 @@ class Ranker:
         self.ctx_title: float = float(params.get("ctx_title", 0.0))
         self.ctx_nb: float = float(params.get("ctx_nb", 0.0))
         self.adapter = adapter
+        # answer-type probes: one vector per question type, scored against a sentence's vector
+        self.atype: tuple[np.ndarray, np.ndarray] | None = None
         self.models: dict[str, dict[str, Any]] = params.get("models", {})
         self.abstain: dict[str, Any] = params.get("abstain", {})
 
@@ -267,7 +284,14 @@ class Ranker:
         if ap:
             z = np.load(os.path.join(os.path.dirname(os.path.abspath(path)), ap))
             adapter = (z["A"].astype(np.float32), z["B"].astype(np.float32))
-        return cls(params, adapter)
+        ranker = cls(params, adapter)
+        tp = params.get("atype_file")
+        if tp:
+            z = np.load(os.path.join(os.path.dirname(os.path.abspath(path)), tp))
+            if [str(t) for t in z["types"]] != list(QTYPES):
+                raise ValueError(f"{tp} was fitted for other question types")
+            ranker.atype = (z["W"].astype(np.float32), z["b"].astype(np.float32))
+        return ranker
 
     # -- vectors
     def adapt_query(self, q: np.ndarray) -> np.ndarray:
@@ -383,6 +407,11 @@ class Ranker:
             )
             row[col["who_x_caps"]] = min(newcaps, 3) / 3.0 if qtype == "who" else 0.0
             row[col["where_x_caps"]] = min(newcaps, 3) / 3.0 if qtype == "where" else 0.0
+            row[col["who_x_none"]] = 1.0 if (qtype == "who" and newcaps == 0) else 0.0
+            row[col["where_x_none"]] = 1.0 if (qtype == "where" and newcaps == 0) else 0.0
+            row[col["where_x_locprep"]] = (
+                1.0 if (qtype == "where" and _LOCPREP.search(c.text)) else 0.0
+            )
         F[:, col["dense"]] = dense
         F[:, col["bm25_local"]] = bml / bml_max
         F[:, col["dense_raw"]] = draw
@@ -391,6 +420,12 @@ class Ranker:
         F[:, col["bm25n"]] = bm / bmax
         F[:, col["rrf"]] = rrf * 30.0
         F[:, col["qt_" + qtype]] = 1.0
+        if self.atype is not None and all(c.vec is not None for c in cands):
+            W, b = self.atype
+            k = QTYPES.index(qtype)
+            at = np.stack([c.vec for c in cands]) @ W[k] + b[k]  # type: ignore[misc]
+            F[:, col["atype"]] = at
+            F[:, col["atype_gap"]] = at - at.max()
         if mode == "corpus":
             docs: dict[str, list[int]] = {}
             for i, c in enumerate(cands):
@@ -467,28 +502,10 @@ class Ranker:
 
     @staticmethod
     def score_features(F: np.ndarray, m: dict[str, Any]) -> np.ndarray:
-        """Linear / one-hidden-layer ReLU model over standardized features, or a small
-        gradient-boosted tree ensemble ("trees": go left when x <= threshold)."""
+        """Linear / one-hidden-layer ReLU model over standardized features, or a gradient-boosted
+        tree ensemble ("trees": go left when x <= threshold)."""
         if "trees" in m:
-            out_t = np.full(len(F), float(m["base"]), np.float64)
-            for r in range(len(F)):
-                x = F[r]
-                acc = 0.0
-                for t in m["trees"]:
-                    i = 0
-                    leaf, feat, thr, left, right, val = (
-                        t["leaf"],
-                        t["f"],
-                        t["t"],
-                        t["l"],
-                        t["r"],
-                        t["v"],
-                    )
-                    while not leaf[i]:
-                        i = left[i] if x[feat[i]] <= thr[i] else right[i]
-                    acc += val[i]
-                out_t[r] += acc
-            return out_t.astype(np.float32)
+            return _forest(m).predict(F)
         mu = np.asarray(m["mean"], np.float32)
         sd = np.asarray(m["std"], np.float32)
         X = (F - mu) / sd
@@ -498,6 +515,15 @@ class Ranker:
                 h @ np.asarray(layer["W"], np.float32) + np.asarray(layer["b"], np.float32), 0.0
             )
         out: np.ndarray = h @ np.asarray(m["w"], np.float32) + np.float32(m["b"])
+        return out
+
+    def probability(self, scores: np.ndarray, mode: str) -> np.ndarray:
+        """How likely each candidate is a right answer: the mode's calibration (a * score + b,
+        fitted on training answers) through the logistic function; plain logistic without one."""
+        m = self.models.get(mode, {})
+        a, b = m.get("calibration", (1.0, 0.0))
+        z = np.clip(float(a) * np.asarray(scores, np.float64) + float(b), -30.0, 30.0)
+        out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
         return out
 
     # -- abstention (corpus scope)
@@ -613,3 +639,55 @@ class Ranker:
 
 def feature_names(mode: str) -> list[str]:
     return _feature_names(mode)
+
+
+class _Forest:
+    """A tree ensemble as flat arrays (every tree's nodes one after another), evaluated for all
+    rows and trees at once: one step moves every (row, tree) pair one level down."""
+
+    def __init__(self, m: dict[str, Any]) -> None:
+        trees = m["trees"]
+        sizes = [len(t["leaf"]) for t in trees]
+        self.roots = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
+        leaf = np.concatenate([np.asarray(t["leaf"], bool) for t in trees])
+        here = np.arange(len(leaf), dtype=np.int64)
+        offsets = np.repeat(self.roots, sizes)
+        self.feature = np.where(leaf, 0, np.concatenate([t["f"] for t in trees])).astype(np.int64)
+        self.threshold = np.concatenate([t["t"] for t in trees]).astype(np.float64)
+        # a leaf points at itself, so extra steps leave finished pairs where they are
+        self.left = np.where(leaf, here, np.concatenate([t["l"] for t in trees]) + offsets)
+        self.right = np.where(leaf, here, np.concatenate([t["r"] for t in trees]) + offsets)
+        self.value = np.concatenate([t["v"] for t in trees]).astype(np.float64)
+        self.depth = max(_depth(t) for t in trees)
+        self.base = float(m.get("base", 0.0))
+
+    def predict(self, F: np.ndarray) -> np.ndarray:
+        X = np.asarray(F, np.float64)
+        rows = np.arange(len(X))[:, None]
+        node = np.broadcast_to(self.roots, (len(X), len(self.roots)))
+        for _ in range(self.depth):
+            go_left = X[rows, self.feature[node]] <= self.threshold[node]
+            node = np.where(go_left, self.left[node], self.right[node])
+        out: np.ndarray = (self.base + self.value[node].sum(axis=1)).astype(np.float32)
+        return out
+
+
+def _depth(t: dict[str, Any]) -> int:
+    depth, frontier = 0, [0]
+    while True:
+        frontier = [c for i in frontier if not t["leaf"][i] for c in (t["l"][i], t["r"][i])]
+        if not frontier:
+            return depth
+        depth += 1
+
+
+_FORESTS: dict[int, tuple[dict[str, Any], _Forest]] = {}
+
+
+def _forest(m: dict[str, Any]) -> _Forest:
+    """The compiled form of a tree model, made once per model object."""
+    hit = _FORESTS.get(id(m))
+    if hit is None or hit[0] is not m:
+        hit = (m, _Forest(m))
+        _FORESTS[id(m)] = hit
+    return hit[1]

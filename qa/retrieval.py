@@ -8,7 +8,6 @@ engine's own previous answer are features too.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +81,7 @@ class Retriever:
     def __init__(self, index: NewsIndex, ranker: Ranker | None = None) -> None:
         self._index = index
         self.ranker = ranker or load_ranker()
+        self._fitted_model: bool | None = None
         if context_weights(self.ranker) != index.context:
             raise ValueError(
                 f"the ranker was fitted on context {context_weights(self.ranker)}, "
@@ -89,14 +89,23 @@ class Retriever:
             )
         self._cache = _QuestionCache()
 
+    @property
+    def fitted_model(self) -> bool:
+        """Whether the index's model is the one the adapter and the answer-type probes were
+        fitted on; with any other model both are left out. Known once an encoder is needed."""
+        if self._fitted_model is None:
+            self._fitted_model = self.ranker.params.get("model") == self._index.encoder.model_id
+            if not self._fitted_model:
+                self.ranker.atype = None
+        return self._fitted_model
+
     def question_vector(self, question: str) -> Vectors:
         """The adapted, unit-length vector of a question."""
         cached = self._cache.get(question)
         if cached is None:
             encoder = self._index.encoder
             cached = encoder.encode([question])[0]
-            # The adapter was fitted on one model's vectors; with any other model it is left out.
-            if self.ranker.params.get("model") == encoder.model_id:
+            if self.fitted_model:
                 cached = np.asarray(self.ranker.adapt_query(cached), dtype=np.float32)
             self._cache.put(question, cached)
         return cached
@@ -150,7 +159,7 @@ class Retriever:
         return Candidates(
             ids=ids,
             sentences=[found[i] for i in ids],
-            items=self._candidates(query, ids, found, dense, lexical, mode) if ids else [],
+            items=self._candidates(query, ids, found, dense, lexical) if ids else [],
             mode=mode,
             # Only the conversation model reads earlier turns; elsewhere they cost lookups.
             state=self._state(history) if mode == "conversation" else None,
@@ -178,9 +187,10 @@ class Retriever:
             abstain = self.ranker.should_abstain(
                 question, corpus_scores, found.items, "corpus", self._index.term_counts(question)
             )
+        probability = self.ranker.probability(scores, found.mode)
         return Ranked(
             ids=[found.ids[i] for i in order],
-            scores=[_probability(float(scores[i])) for i in order],
+            scores=[float(probability[i]) for i in order],
             abstain=abstain,
         )
 
@@ -191,7 +201,6 @@ class Retriever:
         found: dict[int, Sentence],
         dense: list[tuple[int, float]],
         lexical: list[tuple[int, float]],
-        mode: str,
     ) -> list[Candidate]:
         sentences = [found[i] for i in ids]
         neighbours = {
@@ -224,11 +233,7 @@ class Retriever:
                 bm25_rank=lexical_rank.get(s.id),
                 prev_text=s.before or "",
                 next_text=s.after or "",
-                vec=raw_vectors[s.id] if mode == "conversation" else None,
+                vec=raw_vectors[s.id],
             )
             for s in sentences
         ]
-
-
-def _probability(logit: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(min(logit, 30.0), -30.0)))

@@ -52,7 +52,7 @@ def collect(
 
 
 # per-mode model type, chosen on train-split validation (fit.py --val): see REPORT.md
-MODEL = {"corpus": "lr", "article": "lr", "conversation": "lr"}
+MODEL = {"corpus": "lgbm", "article": "lgbm", "conversation": "lr"}
 
 
 def fit_lr(
@@ -62,11 +62,15 @@ def fit_lr(
     qw: list[float] | None = None,
     kind: str = "lr",
 ) -> dict:
-    """Pointwise model; every question weighs the same (times qw[i]). kind = lr | mlp."""
+    """kind = lgbm: LightGBM lambdarank over each question's candidates, exported as JSON
+    trees with a logistic calibration of its scores; lr | mlp: pointwise models in which every
+    question weighs the same (times qw[i])."""
     keep = [i for i, y in enumerate(ys) if y.any() and not y.all()]
     X = np.concatenate([Fs[i] for i in keep])
     y = np.concatenate([ys[i] for i in keep])
     w = np.concatenate([np.full(len(ys[i]), (qw[i] if qw else 1.0) / len(ys[i])) for i in keep])
+    if kind == "lgbm":
+        return fit_lambdarank(X, y, [len(ys[i]) for i in keep], w)
     mu = X.mean(0)
     sd = X.std(0) + 1e-6
     Xs = (X - mu) / sd
@@ -101,6 +105,72 @@ def fit_lr(
     }
 
 
+# LightGBM lambdarank settings, chosen with fit.py --val on the training sets' held-out articles
+LGBM = {
+    "n_estimators": 300,
+    "learning_rate": 0.04,
+    "num_leaves": 15,
+    "min_child_samples": 100,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.8,
+}
+
+
+def fit_lambdarank(X: np.ndarray, y: np.ndarray, groups: list[int], w: np.ndarray) -> dict:
+    import lightgbm as lgb
+
+    ranker = lgb.LGBMRanker(
+        objective="lambdarank",
+        random_state=SEED,
+        deterministic=True,
+        force_row_wise=True,
+        n_jobs=2,
+        verbose=-1,
+        **LGBM,
+    )
+    ranker.fit(X, y.astype(int), group=groups)
+    m = export_trees(ranker.booster_)
+    s = Ranker.score_features(X.astype(np.float32), m)
+    diff = np.abs(s - ranker.predict(X))
+    if diff.max() > 1e-3:
+        np.save(os.path.join(common.CACHE, "mismatch_X.npy"), X)
+        ranker.booster_.save_model(os.path.join(common.CACHE, "mismatch.txt"))
+        raise AssertionError(
+            f"tree export mismatch: {int((diff > 1e-3).sum())} rows, max {diff.max()}"
+        )
+    # scores -> probability that a candidate is right (shown to users as the answer's score)
+    cal = LogisticRegression(C=1.0, max_iter=1000).fit(s[:, None], y, sample_weight=w / w.mean())
+    m["calibration"] = [float(cal.coef_[0][0]), float(cal.intercept_[0])]
+    return m
+
+
+def export_trees(booster) -> dict:  # type: ignore[no-untyped-def]
+    """A LightGBM booster as the flat arrays qa.ranker evaluates (left when x <= threshold)."""
+    trees = []
+    for info in booster.dump_model()["tree_info"]:
+        t: dict[str, list] = {"f": [], "t": [], "l": [], "r": [], "v": [], "leaf": []}
+
+        def add(node: dict, t: dict[str, list] = t) -> int:
+            i = len(t["leaf"])
+            for key, empty in (("f", 0), ("t", 0.0), ("l", 0), ("r", 0), ("v", 0.0), ("leaf", 1)):
+                t[key].append(empty)
+            if "split_feature" not in node:
+                t["v"][i] = float(f"{node['leaf_value']:.7g}")
+                return i
+            assert node["decision_type"] == "<=", node["decision_type"]
+            t["leaf"][i] = 0
+            t["f"][i] = int(node["split_feature"])
+            t["t"][i] = float(node["threshold"])  # exact: values can sit on it
+            t["l"][i] = add(node["left_child"])
+            t["r"][i] = add(node["right_child"])
+            return i
+
+        add(info["tree_structure"])
+        trees.append(t)
+    return {"base": 0.0, "trees": trees}
+
+
 def rank_metrics(
     Fs: list[np.ndarray], ys: list[np.ndarray], m: dict | None, col: int | None = None
 ) -> str:
@@ -121,6 +191,7 @@ def main() -> None:
     ap.add_argument("--val", action="store_true")
     ap.add_argument("--out", default=os.path.join(common.REPO, "qa", "data", "ranker.json"))
     ap.add_argument("--adapter", default="")
+    ap.add_argument("--atype", default="", help="answer-type probes from train_atype.py")
     ap.add_argument(
         "--model", default="", help="lr|mlp for all modes, or corpus=lr,article=mlp,..."
     )
@@ -150,9 +221,9 @@ def main() -> None:
         params["adapter_file"] = os.path.basename(args.adapter)
     out_dir = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
-    if args.adapter:
-        import shutil
+    import shutil
 
+    if args.adapter:
         dst = os.path.join(out_dir, os.path.basename(args.adapter))
         if os.path.abspath(args.adapter) != dst:
             shutil.copy(args.adapter, dst)
@@ -160,6 +231,13 @@ def main() -> None:
     if args.adapter:
         z = np.load(args.adapter)
         ranker.adapter = (z["A"], z["B"])
+    if args.atype:
+        params["atype_file"] = os.path.basename(args.atype)
+        dst = os.path.join(out_dir, params["atype_file"])
+        if os.path.abspath(args.atype) != dst:
+            shutil.copy(args.atype, dst)
+        z = np.load(args.atype)
+        ranker.atype = (z["W"], z["b"])
 
     # ---- corpus mode: squad-train over the whole (subsampled) corpus
     if "corpus" in modes:
@@ -216,7 +294,7 @@ def main() -> None:
             mc = fit_lr(F, y, kind=MODEL["conversation"])
             mc["features"] = feature_names("conversation")
             conv = Ranker({**params, "models": {"conversation": mc}})
-            conv.adapter = ranker.adapter
+            conv.adapter, conv.atype = ranker.adapter, ranker.atype
             hist_fn = lambda q, c, mo, h, conv=conv: conv.score(q, c, "conversation", h)  # noqa: E731
             if args.val:
                 rv = harness.run_set("coqa-wiki-lit", conv, mode="conversation", qsubset=va)
@@ -253,7 +331,7 @@ def main() -> None:
 
 def _with_adapter(params: dict, ranker: Ranker) -> Ranker:
     r = Ranker(params)
-    r.adapter = ranker.adapter
+    r.adapter, r.atype = ranker.adapter, ranker.atype
     return r
 
 

@@ -108,7 +108,7 @@ def build_candidates(
     qv: np.ndarray,
     scope: str,
     bm: list[tuple[int, float]],
-    with_vec: bool = False,
+    with_vec: bool = True,
     allowed_docs: np.ndarray | None = None,
 ) -> tuple[list[Candidate], np.ndarray]:
     """Returns candidates and their global sentence ids. allowed_docs: bool mask over docs (corpus scope)."""
@@ -222,7 +222,7 @@ def run_set(
     t0 = time.time()
     for qi in qids:
         q = ds.questions[qi]
-        cands, ids = build_candidates(p, qi, Qa[qi], scope, bms[qi], with_vec=conv)
+        cands, ids = build_candidates(p, qi, Qa[qi], scope, bms[qi], with_vec=True)
         h = None
         if conv:
             h = histories.setdefault(q["conversation"], ConversationState())

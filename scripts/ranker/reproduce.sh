@@ -2,6 +2,7 @@
 # Refit the answer ranker from ../shared/train only, then score it on ../shared/eval.
 # Writes qa/data/adapter.npz and qa/data/ranker.json. Seeds are fixed; the result is identical
 # run to run. Cold cache: ~15 min of sentence encoding (kept in var/fit-cache), then ~2 min to fit.
+# Needs the fitting extra: .venv/bin/pip install -e '.[fit]' (scikit-learn, LightGBM).
 set -euo pipefail
 cd "$(dirname "$0")"
 REPO=$(cd ../.. && pwd)
