@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Refit the answer ranker from ../shared/train only, then score it on ../shared/eval.
-# Writes qa/data/adapter.npz and qa/data/ranker.json. Seeds are fixed; the result is identical
-# run to run. Cold cache: ~15 min of sentence encoding (kept in var/fit-cache), then ~2 min to fit.
+# Writes qa/data/adapter.npz, qa/data/atype.npz and qa/data/ranker.json. Seeds are fixed; the result is identical
+# run to run. Cold cache: ~15 min of sentence encoding (kept in var/fit-cache), then ~6 min to fit.
 # Needs the fitting extra: .venv/bin/pip install -e '.[fit]' (scikit-learn, LightGBM).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,6 +9,7 @@ REPO=$(cd ../.. && pwd)
 PY=${PY:-$REPO/.venv/bin/python}
 export PYTHONPATH=$REPO:$PWD
 $PY train_adapter.py --squad squad-train-all          # rank-16 question adapter, 3 epochs, seed 0
-$PY fit.py --adapter "$REPO/qa/data/adapter.npz"      # per-mode fusion + abstention trees
+$PY train_atype.py                                     # answer-type probes -> qa/data/atype.npz
+$PY fit.py --adapter "$REPO/qa/data/adapter.npz" --atype "$REPO/qa/data/atype.npz"  # fusion + abstention
 $PY harness.py baselines                               # plain dense, BM25, RRF on eval
 $PY harness.py eval "$REPO/qa/data/ranker.json"        # the fitted ranker on eval
