@@ -174,7 +174,7 @@ class Candidate:
     bm25_rank: int | None = None  # 0-based rank in BM25 top-k, None if absent
     prev_text: str = ""
     next_text: str = ""
-    vec: np.ndarray | None = None  # v[i]; only needed in conversations
+    vec: np.ndarray | None = None  # v[i]: answer-type probes, earlier answers in a chat
 
 
 @dataclass
