@@ -14,8 +14,9 @@ CHROME = {"AFP", "Commentaires (0)", "Participer à la Discussion"}
 
 
 WHERE_GAP = (
-    "known gap: asked alone, the fitted ranker puts two sentences about meetings whose place is "
-    "still open ahead of the Budapest one (3rd of 3); as a follow-up it is in the answers"
+    "known gap: asked alone, the fitted ranker puts a sentence about an advisers' meeting "
+    "'next week' (no place) and one more ahead of the Budapest one (3rd); as a follow-up "
+    "it is first"
 )
 
 
