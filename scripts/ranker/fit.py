@@ -213,10 +213,10 @@ def main() -> None:
     if args.base:
         with open(args.base) as f:
             params = json.load(f)
-        if params.get("adapter_file") and not args.adapter:
-            args.adapter = os.path.join(
-                os.path.dirname(os.path.abspath(args.base)), params["adapter_file"]
-            )
+        for key, arg in (("adapter_file", "adapter"), ("atype_file", "atype")):
+            if params.get(key) and not getattr(args, arg):
+                path = os.path.join(os.path.dirname(os.path.abspath(args.base)), params[key])
+                setattr(args, arg, path)
     if args.adapter:
         params["adapter_file"] = os.path.basename(args.adapter)
     out_dir = os.path.dirname(os.path.abspath(args.out))
