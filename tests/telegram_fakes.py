@@ -7,9 +7,43 @@ import json
 import re
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 from telegram.request import BaseRequest, RequestData
+
+from index.articles import Article
+from index.embedding import Encoder
+from index.store import NewsIndex
+from qa.service import QAService
+
+# Two small articles for the bot's tests; the summit one carries HTML that must come out escaped.
+SUMMIT = Article(
+    id="summit",
+    title="Tom & Jerry <b>summit</b>",
+    source="AFP",
+    url="https://example.com/summit?id=1&lang=en",
+    published="2025-10-16",
+    text=(
+        "Putin and Trump will meet in Budapest next month. "
+        "The summit <b>will</b> take place in Budapest & Vienna, said <script>officials</script>. "
+        "Orban said Hungary is ready to host the leaders. "
+        "Russia launched 320 drones overnight."
+    ),
+)
+WEATHER = Article(
+    id="weather",
+    title="Weather report",
+    text="Heavy rain fell on Paris on Monday. The river Seine rose two meters. Snow is expected.",
+)
+
+
+def bot_service(data_dir: Path, encoder: Encoder) -> QAService:
+    """An index of the two articles above (with a fake encoder: the bot's plumbing, not meaning)."""
+    service = QAService(NewsIndex(data_dir, encoder))
+    service.ingest([SUMMIT, WEATHER])
+    return service
+
 
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "NewsQA", "username": "newsqa_test_bot"}
 

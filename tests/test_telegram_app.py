@@ -18,21 +18,16 @@ from bots.settings import Settings, get_settings
 from bots.telegram import app as bot_app
 from bots.telegram.app import BotStartError, build_application, file_base_url, webhook_options
 from bots.telegram.ratelimit import RateLimiter, Verdict
-from index.store import NewsIndex
 from qa.service import QAService
 from tests.fakes import FakeEncoder
-from tests.telegram_fakes import FakeBotAPI, message_update
+from tests.telegram_fakes import FakeBotAPI, bot_service, message_update
 
 TOKEN = "987654:very-SECRET-token"
 
 
 @pytest.fixture
 def service(tmp_path: Path, fake_encoder: FakeEncoder) -> QAService:
-    from tests.test_telegram_handlers import SUMMIT, WEATHER
-
-    service = QAService(NewsIndex(tmp_path / "bot-data", fake_encoder))
-    service.ingest([SUMMIT, WEATHER])
-    return service
+    return bot_service(tmp_path / "bot-data", fake_encoder)
 
 
 def test_settings_read_telegram_names_and_admin_lists(monkeypatch: pytest.MonkeyPatch) -> None:

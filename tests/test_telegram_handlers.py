@@ -26,6 +26,7 @@ from tests.fakes import FakeEncoder
 from tests.telegram_fakes import (
     BOT_USER,
     FakeBotAPI,
+    bot_service,
     callback_update,
     check_telegram_html,
     message_update,
@@ -35,33 +36,13 @@ from tests.telegram_fakes import (
 HTML = "HTML"
 NO_PREVIEW = {"is_disabled": True}
 ADMIN = 777
-SUMMIT = Article(
-    id="summit",
-    title="Tom & Jerry <b>summit</b>",
-    source="AFP",
-    url="https://example.com/summit?id=1&lang=en",
-    published="2025-10-16",
-    text=(
-        "Putin and Trump will meet in Budapest next month. "
-        "The summit <b>will</b> take place in Budapest & Vienna, said <script>officials</script>. "
-        "Orban said Hungary is ready to host the leaders. "
-        "Russia launched 320 drones overnight."
-    ),
-)
-WEATHER = Article(
-    id="weather",
-    title="Weather report",
-    text="Heavy rain fell on Paris on Monday. The river Seine rose two meters. Snow is expected.",
-)
 QUESTION = "Where will the <b>summit</b> & <script> take place?"
 
 
 @pytest.fixture
 def service(tmp_path: Path, fake_encoder: FakeEncoder) -> QAService:
     """A small index with the fake encoder: answers here are about plumbing, not meaning."""
-    service = QAService(NewsIndex(tmp_path / "bot-data", fake_encoder))
-    service.ingest([SUMMIT, WEATHER])
-    return service
+    return bot_service(tmp_path / "bot-data", fake_encoder)
 
 
 Factory = Callable[..., tuple[FakeBotAPI, BotApplication]]

@@ -143,6 +143,15 @@ class NewsBot:
             await self._send(update, Reply([SLOW_DOWN.format(seconds=seconds)]))
         return verdict is Verdict.ALLOW
 
+    async def _admit_admin(self, update: Update) -> bool:
+        """The rate limit, then the admin list: anyone else is told that only admins add."""
+        if not await self._admit(update):
+            return False
+        if not self._is_admin(update):
+            await self._send(update, Reply([NOT_ADMIN]))
+            return False
+        return True
+
     async def _send(self, update: Update, reply: Reply) -> None:
         chat = update.effective_chat
         if chat is None:
@@ -368,10 +377,7 @@ class NewsBot:
     async def add(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/add followed by a title line and the article text."""
         message = update.message
-        if message is None or message.text is None or not await self._admit(update):
-            return
-        if not self._is_admin(update):
-            await self._send(update, Reply([NOT_ADMIN]))
+        if message is None or message.text is None or not await self._admit_admin(update):
             return
         parts = message.text.split(maxsplit=1)
         body = parts[1] if len(parts) > 1 else ""
@@ -389,10 +395,7 @@ class NewsBot:
     async def document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A file sent to the bot: admins add its articles; everyone else is refused."""
         message = update.message
-        if message is None or message.document is None or not await self._admit(update):
-            return
-        if not self._is_admin(update):
-            await self._send(update, Reply([NOT_ADMIN]))
+        if message is None or message.document is None or not await self._admit_admin(update):
             return
         document = message.document
         name = document.file_name or "upload"
