@@ -420,10 +420,13 @@ class Ranker:
         F[:, col["bm25n"]] = bm / bmax
         F[:, col["rrf"]] = rrf * 30.0
         F[:, col["qt_" + qtype]] = 1.0
-        if self.atype is not None and all(c.vec is not None for c in cands):
+        # the candidates' own sentence vectors, when the engine gave them
+        vecs = [c.vec for c in cands if c.vec is not None]
+        V = np.stack(vecs) if len(vecs) == n else None
+        if self.atype is not None and V is not None:
             W, b = self.atype
             k = QTYPES.index(qtype)
-            at = np.stack([c.vec for c in cands]) @ W[k] + b[k]  # type: ignore[misc]
+            at = V @ W[k] + b[k]
             F[:, col["atype"]] = at
             F[:, col["atype_gap"]] = at - at.max()
         if mode == "corpus":
@@ -455,9 +458,7 @@ class Ranker:
             else:
                 last = turns[-1]
                 F[:, col["has_prev"]] = 1.0
-                vecs = [c.vec for c in cands if c.vec is not None]
-                if len(vecs) == n:
-                    V = np.stack(vecs)
+                if V is not None:
                     F[:, col["prevq_cos"]] = V @ last.q_vec
                     if last.answer_vec is not None:
                         F[:, col["prevans_cos"]] = V @ last.answer_vec

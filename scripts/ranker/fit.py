@@ -55,7 +55,7 @@ def collect(
 MODEL = {"corpus": "lgbm", "article": "lgbm", "conversation": "lr"}
 
 
-def fit_lr(
+def fit_model(
     Fs: list[np.ndarray],
     ys: list[np.ndarray],
     C: float = 1.0,
@@ -244,7 +244,7 @@ def main() -> None:
         rrf_col = feature_names("corpus").index("rrf")
         tr, va = split_qids("squad-train", args.val, 8000)
         Ftr, ytr = collect("squad-train", ranker, "corpus", tr)
-        m = fit_lr(Ftr, ytr, kind=MODEL["corpus"])
+        m = fit_model(Ftr, ytr, kind=MODEL["corpus"])
         m["features"] = feature_names("corpus")
         params["models"]["corpus"] = m
         if args.val:
@@ -270,7 +270,7 @@ def main() -> None:
             qw += [shares[k] * 1000.0 / len(F) if shares else 1.0] * len(F)
             if args.val:
                 per_set_val[name] = collect(name, ranker, "article", va)
-        m = fit_lr(FA, yA, qw=qw, kind=MODEL["article"])
+        m = fit_model(FA, yA, qw=qw, kind=MODEL["article"])
         m["features"] = feature_names("article")
         params["models"]["article"] = m
         if args.val:
@@ -291,7 +291,7 @@ def main() -> None:
         hist_fn = harness.rrf_scorer
         for rnd in range(2):
             F, y = collect("coqa-wiki-lit", ranker, "conversation", tr, history_scorer=hist_fn)
-            mc = fit_lr(F, y, kind=MODEL["conversation"])
+            mc = fit_model(F, y, kind=MODEL["conversation"])
             mc["features"] = feature_names("conversation")
             conv = Ranker({**params, "models": {"conversation": mc}})
             conv.adapter, conv.atype = ranker.adapter, ranker.atype
