@@ -25,6 +25,7 @@ import numpy as np
 
 from index import vectors
 from index.articles import Article
+from index.clauses import clauses
 from index.embedding import Encoder, Vectors
 from index.errors import ArticleNotFoundError, IndexBusyError, ModelMismatchError
 from index.splitter import Span, split_sentences, trailing_chrome
@@ -105,6 +106,7 @@ class _Embedded:
     raw: Vectors
     context: Vectors
     titles: dict[str, bytes]
+    clauses: list[bytes | None]  # per sentence: its clauses' vectors, None for a single clause
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +135,8 @@ CREATE TABLE IF NOT EXISTS sentences (
     position INTEGER NOT NULL,
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    clause_vectors BLOB
 );
 CREATE INDEX IF NOT EXISTS sentences_by_article ON sentences(article_id, position);
 CREATE VIRTUAL TABLE IF NOT EXISTS sentences_fts USING fts5(
@@ -164,6 +167,17 @@ class NewsIndex:
         self._stop_words = STOP_WORDS
         conn = self.connection
         conn.executescript(_SCHEMA)
+        columns = {row["name"] for row in conn.execute("PRAGMA table_info(sentences)")}
+        if "clause_vectors" not in columns:
+            # An index from before clause vectors: its sentences rank on their whole-sentence
+            # vectors alone until `newsqa rebuild` embeds their clauses.
+            conn.execute("ALTER TABLE sentences ADD COLUMN clause_vectors BLOB")
+            if conn.execute("SELECT 1 FROM sentences LIMIT 1").fetchone() is not None:
+                log.warning(
+                    "the index in %s has no clause vectors; run `newsqa rebuild` for the best "
+                    "answers",
+                    self.data_dir,
+                )
         conn.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
@@ -424,7 +438,15 @@ class NewsIndex:
                     rows = []
                     for position, span in enumerate(spans):
                         rows.append(
-                            (ids[cursor], article.id, position, span.start, span.end, span.text)
+                            (
+                                ids[cursor],
+                                article.id,
+                                position,
+                                span.start,
+                                span.end,
+                                span.text,
+                                embedded.clauses[cursor],
+                            )
                         )
                         cursor += 1
                     _insert_sentences(conn, rows)
@@ -445,11 +467,22 @@ class NewsIndex:
     def _vectors_for(
         self, articles: Sequence[tuple[Article, list[str]]], progress: Progress
     ) -> _Embedded:
-        """Sentence, context and title vectors of whole articles (sentences in reading order)."""
+        """Sentence, clause, context and title vectors of whole articles (sentences in reading
+        order)."""
         texts = [text for _, sentences in articles for text in sentences]
+        spans = [clauses(text) for text in texts]
+        clause_texts = [text[s:e] for text, cut in zip(texts, spans, strict=True) for s, e in cut]
         titles = [article.title for article, _ in articles]
-        everything = self._embed(texts + titles, progress)
-        raw, title_vectors = everything[: len(texts)], everything[len(texts) :]
+        everything = self._embed(texts + clause_texts + titles, progress)
+        raw = everything[: len(texts)]
+        clause_vectors = everything[len(texts) : len(texts) + len(clause_texts)]
+        title_vectors = everything[len(texts) + len(clause_texts) :]
+        clause_blobs: list[bytes | None] = []
+        first = 0
+        for cut in spans:
+            last = first + len(cut)
+            clause_blobs.append(clause_vectors[first:last].tobytes() if cut else None)
+            first = last
         context = np.empty_like(raw)
         first = 0
         for (_, sentences), title in zip(articles, title_vectors, strict=True):
@@ -463,6 +496,7 @@ class NewsIndex:
                 article.id: title.astype(np.float32).tobytes()
                 for (article, _), title in zip(articles, title_vectors, strict=True)
             },
+            clauses=clause_blobs,
         )
 
     def _embed(self, texts: list[str], progress: Progress) -> Vectors:
@@ -548,13 +582,15 @@ class NewsIndex:
                     rows.append((known.get(key), article.id, position, *key[1:], span.text))
             fresh = self._next_ids(conn, sum(1 for row in rows if row[0] is None))
             fresh_iter = iter(fresh)
-            final_rows = [
-                (row[0] if row[0] is not None else next(fresh_iter), *row[1:]) for row in rows
-            ]
+            final_ids = [row[0] if row[0] is not None else next(fresh_iter) for row in rows]
             log.info(
-                "rebuild: embedding %d sentences of %d articles", len(final_rows), len(articles)
+                "rebuild: embedding %d sentences of %d articles", len(final_ids), len(articles)
             )
             embedded = self._vectors_for(split, progress)
+            final_rows = [
+                (sentence_id, *row[1:], blob)
+                for sentence_id, row, blob in zip(final_ids, rows, embedded.clauses, strict=True)
+            ]
             dim = self.encoder.dim
             index, raw = vectors.empty(dim), vectors.empty(dim)
             if final_rows:
@@ -625,6 +661,19 @@ class NewsIndex:
             return np.zeros((0, source.d), dtype=np.float32)
         out: Vectors = source.reconstruct_batch(vectors.ids_array(list(ids)))
         return out
+
+    def clause_vectors(self, ids: Sequence[int]) -> dict[int, Vectors]:
+        """The clause vectors of those of these sentences that have more than one clause."""
+        rows = _rows_in(
+            self.connection,
+            "SELECT id, clause_vectors FROM sentences"
+            " WHERE id IN ({}) AND clause_vectors IS NOT NULL",
+            list(ids),
+        )
+        dim = self._current().raw.d
+        return {
+            int(row[0]): np.frombuffer(row[1], dtype=np.float32).reshape(-1, dim) for row in rows
+        }
 
     def title_vectors(self, article_ids: Sequence[str]) -> dict[str, Vectors]:
         """The vectors of articles' titles."""
@@ -750,7 +799,7 @@ def report_replaced(articles: list[Article], report: IngestReport) -> list[Artic
     return [article for article in articles if article.id in replaced]
 
 
-def _rows_in(conn: sqlite3.Connection, sql: str, keys: Sequence[str]) -> list[sqlite3.Row]:
+def _rows_in(conn: sqlite3.Connection, sql: str, keys: Sequence[object]) -> list[sqlite3.Row]:
     """Rows of sql whose `IN ({})` takes keys, in chunks under SQLite's variable limit."""
     out: list[sqlite3.Row] = []
     for first in range(0, len(keys), 500):
@@ -784,11 +833,12 @@ def _upsert_article(
 
 
 def _insert_sentences(
-    conn: sqlite3.Connection, rows: Sequence[tuple[int, str, int, int, int, str]]
+    conn: sqlite3.Connection,
+    rows: Sequence[tuple[int, str, int, int, int, str, bytes | None]],
 ) -> None:
     conn.executemany(
-        "INSERT INTO sentences (id, article_id, position, start, end, text)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO sentences (id, article_id, position, start, end, text, clause_vectors)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     conn.executemany(

@@ -175,6 +175,8 @@ class Candidate:
     prev_text: str = ""
     next_text: str = ""
     vec: np.ndarray | None = None  # v[i]: answer-type probes, earlier answers in a chat
+    clause_cos: float | None = None  # max cos(adapted q, clause vector); None: one clause
+    clause_vecs: np.ndarray | None = None  # its clauses' vectors (answer-type probes)
 
 
 @dataclass
@@ -234,6 +236,11 @@ def _feature_names(mode: str) -> list[str]:
         "where_x_locprep",
         "atype",
         "atype_gap",
+        "clause_max",
+        "clause_gain",
+        "clause_gap",
+        "atype_clause",
+        "atype_clause_gap",
     ]
     if mode == "corpus":
         base += ["doc_max_gap", "doc_frac", "doc_rrf", "doc_is_best", "title_gap"]
@@ -417,6 +424,16 @@ class Ranker:
         F[:, col["dense_raw"]] = draw
         F[:, col["dense_gap"]] = dense - dense.max()
         F[:, col["dense_raw_gap"]] = draw - draw.max()
+        clause = np.array(
+            [
+                max(c.dense_raw, c.clause_cos) if c.clause_cos is not None else c.dense_raw
+                for c in cands
+            ],
+            np.float32,
+        )
+        F[:, col["clause_max"]] = clause
+        F[:, col["clause_gain"]] = clause - draw
+        F[:, col["clause_gap"]] = clause - clause.max()
         F[:, col["bm25n"]] = bm / bmax
         F[:, col["rrf"]] = rrf * 30.0
         F[:, col["qt_" + qtype]] = 1.0
@@ -429,6 +446,19 @@ class Ranker:
             at = V @ W[k] + b[k]
             F[:, col["atype"]] = at
             F[:, col["atype_gap"]] = at - at.max()
+            # the best of its clauses: "...will meet at an agreed location, Budapest" is a
+            # where-answer even when the sentence goes on about something else
+            best = np.array(
+                [
+                    max(float(a), float((c.clause_vecs @ W[k]).max() + b[k]))
+                    if c.clause_vecs is not None and len(c.clause_vecs)
+                    else float(a)
+                    for a, c in zip(at, cands, strict=True)
+                ],
+                np.float32,
+            )
+            F[:, col["atype_clause"]] = best
+            F[:, col["atype_clause_gap"]] = best - best.max()
         if mode == "corpus":
             docs: dict[str, list[int]] = {}
             for i, c in enumerate(cands):

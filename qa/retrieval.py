@@ -214,6 +214,7 @@ class Retriever:
             zip(ids, self._index.sentence_vectors(ids, context=True) @ query, strict=True)
         )
         titles = self._index.title_vectors([s.article_id for s in sentences])
+        clause_vectors = self._index.clause_vectors(ids)
         dense_rank = {i: r for r, (i, _) in enumerate(dense)}
         lexical_rank = {i: r for r, (i, _) in enumerate(lexical)}
         bm25 = dict(lexical)
@@ -234,6 +235,10 @@ class Retriever:
                 prev_text=s.before or "",
                 next_text=s.after or "",
                 vec=raw_vectors[s.id],
+                clause_cos=float((clause_vectors[s.id] @ query).max())
+                if s.id in clause_vectors
+                else None,
+                clause_vecs=clause_vectors.get(s.id),
             )
             for s in sentences
         ]

@@ -13,14 +13,6 @@ pytestmark = pytest.mark.model
 CHROME = {"AFP", "Commentaires (0)", "Participer à la Discussion"}
 
 
-WHERE_GAP = (
-    "known gap: asked alone, the fitted ranker puts a sentence about an advisers' meeting "
-    "'next week' (no place) and one more ahead of the Budapest one (3rd); as a follow-up "
-    "it is first"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=WHERE_GAP)
 def test_where_will_they_meet_names_budapest_first(samples_service: QAService) -> None:
     answer = samples_service.ask("where will they meet?")
     assert not answer.abstained

@@ -113,9 +113,6 @@ def samples_client(samples_service: QAService) -> Iterator[TestClient]:
 
 
 @pytest.mark.model
-@pytest.mark.xfail(
-    strict=True, reason="known gap: asked alone, the Budapest sentence ranks 3rd (see test_answers)"
-)
 def test_ask_with_the_real_model_quotes_budapest_first(samples_client: TestClient) -> None:
     response = samples_client.post("/ask", json={"question": "where will they meet?"})
     assert response.status_code == 200

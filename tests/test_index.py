@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.articles import Article
 from index.errors import ArticleNotFoundError, ModelMismatchError
-from index.store import NewsIndex
+from index.store import DB_NAME, NewsIndex
 from tests.fakes import FakeEncoder
 
 
@@ -150,3 +152,42 @@ def test_context_neighbours_and_article_listing(tmp_path: Path, fake_encoder: Fa
     page, total = index.articles(limit=1)
     assert total == 2
     assert len(page) == 1
+
+
+SUMMIT = story(
+    "summit",
+    "Leaders spoke on Thursday. Then the two presidents will meet at an agreed location, "
+    "Budapest, Hungary, to see if they can bring the long war between their neighbours to an end.",
+)
+
+
+def test_a_long_sentences_clauses_are_embedded_and_survive_a_rebuild(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([SUMMIT])
+    short, long = index.sentence_ids("summit")
+    stored = index.clause_vectors([short, long])
+    assert list(stored) == [long], "only the sentence saying two things has clauses"
+    meeting = "Then the two presidents will meet at an agreed location, Budapest, Hungary"
+    expected = fake_encoder.encode([meeting])[0]
+    assert max(float(v @ expected) for v in stored[long]) > 0.999
+    index.rebuild()
+    assert np.allclose(index.clause_vectors([long])[long], stored[long])
+
+
+def test_an_index_from_before_clause_vectors_still_answers(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    NewsIndex(tmp_path, fake_encoder).ingest([SUMMIT, OSLO])
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    conn.execute("ALTER TABLE sentences DROP COLUMN clause_vectors")
+    conn.commit()
+    conn.close()
+    index = NewsIndex(tmp_path, fake_encoder)
+    assert index.clause_vectors(index.sentence_ids("summit")) == {}
+    assert (
+        top_text(index, "Fishermen protested quotas") == "Fishermen in Oslo protested new quotas."
+    )
+    index.rebuild()
+    assert len(index.clause_vectors(index.sentence_ids("summit"))) == 1

@@ -166,3 +166,15 @@ def embeddings(ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 ALL_EVAL = ["squad", "coqa-cnn", "trecqa"]
 ALL_TRAIN = ["squad-train", "coqa-wiki-lit", "trecqa-train", "selqa"]
+
+
+def clause_vectors(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The engine's clause vectors of the set's long sentences: (sentence index per clause, vectors)."""
+    from index.clauses import clauses
+
+    owner, texts = [], []
+    for i, text in enumerate(ds.s_text):
+        for s, e in clauses(text):
+            owner.append(i)
+            texts.append(text[s:e])
+    return np.array(owner, dtype=np.int64), cached_encode(f"{ds.name}.clauses", texts)

@@ -30,6 +30,9 @@ class Prepared:
     Q: np.ndarray  # raw question vectors
     T: np.ndarray  # title vectors
     conn: sqlite3.Connection
+    clause_owner: np.ndarray  # sentence index of each clause vector
+    CL: np.ndarray  # clause vectors of long sentences
+    clause_first: np.ndarray  # sentence i's clauses are CL[clause_first[i] : clause_first[i + 1]]
     C: np.ndarray | None = None  # context vectors
     ctx_key: tuple[float, float] | None = None
 
@@ -50,7 +53,9 @@ def prepare(name: str) -> Prepared:
         "INSERT INTO fts(rowid, text, doc) VALUES (?,?,?)",
         [(i, t, int(d)) for i, (t, d) in enumerate(zip(ds.s_text, ds.s_doc))],
     )
-    p = Prepared(ds, S, Q, T, conn)
+    owner, CL = common.clause_vectors(ds)
+    first = np.searchsorted(owner, np.arange(len(ds.s_text) + 1))
+    p = Prepared(ds, S, Q, T, conn, owner, CL, first)
     _PREP[name] = p
     return p
 
@@ -128,6 +133,8 @@ def build_candidates(
         sc_loc = p.C[a : a + n] @ qv
         order = np.argsort(-sc_loc)[:K]
         top = order + a
+    clause = np.full(len(ds.s_text), -np.inf, np.float32)
+    np.maximum.at(clause, p.clause_owner, p.CL @ qv)
     drank = {int(s): r for r, s in enumerate(top)}
     brank = {s: r for r, (s, _) in enumerate(bm)}
     bsc = dict(bm)
@@ -157,6 +164,10 @@ def build_candidates(
                 prev_text=ds.s_text[prev_s] if prev_s is not None else "",
                 next_text=ds.s_text[next_s] if next_s is not None else "",
                 vec=p.S[s] if with_vec else None,
+                clause_cos=float(clause[s]) if np.isfinite(clause[s]) else None,
+                clause_vecs=p.CL[p.clause_first[s] : p.clause_first[s + 1]]
+                if with_vec and np.isfinite(clause[s])
+                else None,
             )
         )
     return cands, np.array(ids, dtype=np.int64)
