@@ -302,12 +302,17 @@ def bench(
     from bots.wiring import build_service, load_encoder
     from qa.bench import run_bench
 
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(missing)}", 2)
     settings = get_settings()
     encoder = load_encoder(settings)
     logging.getLogger("newsqa.index").setLevel(logging.WARNING)
     result = run_bench(
         paths, lambda scratch: build_service(settings, encoder, data_dir=scratch), count=questions
     )
+    if result.articles == 0:
+        raise _fail(f"nothing to measure: no articles in {', '.join(map(str, paths))}")
     for line in result.lines():
         typer.echo(line)
 

@@ -180,3 +180,10 @@ def test_crash_between_vector_write_and_commit_keeps_previous_generation(
     # The next write cleans up the orphaned vector file of the failed generation.
     reopened.rebuild()
     assert len(list((data_dir / "vectors").glob("*.faiss"))) == 2, "context and raw vectors"
+
+
+def test_bench_refuses_a_path_that_does_not_exist(data_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", str(tmp_path / "no-such-corpus")])
+    assert result.exit_code == 2
+    assert "no such file or folder" in result.output
+    assert "sentences/s" not in result.output
