@@ -197,7 +197,9 @@ def main() -> None:
     )
     ap.add_argument("--base", default="", help="start from this artifact; refit only --modes")
     ap.add_argument("--modes", default="corpus,article,conversation,abstain")
-    ap.add_argument("--art-shares", default="")  # e.g. 0.5,0.3,0.2 for squad,selqa,trecqa
+    # e.g. 0.5,0.3,0.2 for squad,selqa,trecqa; weighs questions in the lr and mlp models only
+    # (the lambdarank trees weigh every question the same)
+    ap.add_argument("--art-shares", default="")
     args = ap.parse_args()
     if args.model:
         for kv in args.model.split(","):
