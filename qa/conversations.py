@@ -61,15 +61,20 @@ class Conversation:
 
 
 def _turn(
-    number: int, question: str, article_id: str | None, ranked: dict[str, list[float]], shown: int
+    number: int,
+    question: str,
+    article_id: str | None,
+    ranked: dict[str, list[float]] | list[int],
+    shown: int,
 ) -> Turn:
+    ids: list[int] | list[float]
+    if isinstance(ranked, list):
+        # a turn stored before scores were kept: its ids alone, their scores unknown
+        ids, scores = ranked, [0.0] * len(ranked)
+    else:
+        ids, scores = ranked["ids"], ranked["scores"]
     return Turn(
-        number,
-        question,
-        article_id,
-        [int(i) for i in ranked["ids"]],
-        [float(x) for x in ranked["scores"]],
-        shown,
+        number, question, article_id, [int(i) for i in ids], [float(x) for x in scores], shown
     )
 
 
