@@ -300,6 +300,11 @@ class Ranker:
             ranker.atype = (z["W"].astype(np.float32), z["b"].astype(np.float32))
         return ranker
 
+    def for_other_model(self) -> Ranker:
+        """This ranker without the adapter and the answer-type probes, which were fitted on one
+        model's vectors and mean nothing for another's."""
+        return Ranker(self.params)
+
     # -- vectors
     def adapt_query(self, q: np.ndarray) -> np.ndarray:
         """q: (d,) or (n, d) normalized question embedding(s) -> adapted, normalized."""

@@ -96,7 +96,8 @@ class Retriever:
         if self._fitted_model is None:
             self._fitted_model = self.ranker.params.get("model") == self._index.encoder.model_id
             if not self._fitted_model:
-                self.ranker.atype = None
+                # a copy: the ranker given may serve indexes of the fitted model too
+                self.ranker = self.ranker.for_other_model()
         return self._fitted_model
 
     def question_vector(self, question: str) -> Vectors:
