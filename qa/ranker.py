@@ -456,7 +456,7 @@ class Ranker:
             best = np.array(
                 [
                     max(float(a), float((c.clause_vecs @ W[k]).max() + b[k]))
-                    if c.clause_vecs is not None and len(c.clause_vecs)
+                    if c.clause_vecs is not None
                     else float(a)
                     for a, c in zip(at, cands, strict=True)
                 ],

@@ -30,7 +30,6 @@ class Prepared:
     Q: np.ndarray  # raw question vectors
     T: np.ndarray  # title vectors
     conn: sqlite3.Connection
-    clause_owner: np.ndarray  # sentence index of each clause vector
     CL: np.ndarray  # clause vectors of long sentences
     clause_first: np.ndarray  # sentence i's clauses are CL[clause_first[i] : clause_first[i + 1]]
     C: np.ndarray | None = None  # context vectors
@@ -55,7 +54,7 @@ def prepare(name: str) -> Prepared:
     )
     owner, CL = common.clause_vectors(ds)
     first = np.searchsorted(owner, np.arange(len(ds.s_text) + 1))
-    p = Prepared(ds, S, Q, T, conn, owner, CL, first)
+    p = Prepared(ds, S, Q, T, conn, CL, first)
     _PREP[name] = p
     return p
 
@@ -113,7 +112,6 @@ def build_candidates(
     qv: np.ndarray,
     scope: str,
     bm: list[tuple[int, float]],
-    with_vec: bool = True,
     allowed_docs: np.ndarray | None = None,
 ) -> tuple[list[Candidate], np.ndarray]:
     """Returns candidates and their global sentence ids. allowed_docs: bool mask over docs (corpus scope)."""
@@ -133,8 +131,6 @@ def build_candidates(
         sc_loc = p.C[a : a + n] @ qv
         order = np.argsort(-sc_loc)[:K]
         top = order + a
-    clause = np.full(len(ds.s_text), -np.inf, np.float32)
-    np.maximum.at(clause, p.clause_owner, p.CL @ qv)
     drank = {int(s): r for r, s in enumerate(top)}
     brank = {s: r for r, (s, _) in enumerate(bm)}
     bsc = dict(bm)
@@ -147,6 +143,7 @@ def build_candidates(
         a = int(ds.doc_first[di])
         prev_s = s - 1 if pos > 0 else None
         next_s = s + 1 if pos < n - 1 else None
+        clause_vecs = p.CL[p.clause_first[s] : p.clause_first[s + 1]]
         cands.append(
             Candidate(
                 text=ds.s_text[s],
@@ -163,11 +160,9 @@ def build_candidates(
                 bm25_rank=brank.get(s),
                 prev_text=ds.s_text[prev_s] if prev_s is not None else "",
                 next_text=ds.s_text[next_s] if next_s is not None else "",
-                vec=p.S[s] if with_vec else None,
-                clause_cos=float(clause[s]) if np.isfinite(clause[s]) else None,
-                clause_vecs=p.CL[p.clause_first[s] : p.clause_first[s + 1]]
-                if with_vec and np.isfinite(clause[s])
-                else None,
+                vec=p.S[s],
+                clause_cos=float((clause_vecs @ qv).max()) if len(clause_vecs) else None,
+                clause_vecs=clause_vecs if len(clause_vecs) else None,
             )
         )
     return cands, np.array(ids, dtype=np.int64)
@@ -233,7 +228,7 @@ def run_set(
     t0 = time.time()
     for qi in qids:
         q = ds.questions[qi]
-        cands, ids = build_candidates(p, qi, Qa[qi], scope, bms[qi], with_vec=True)
+        cands, ids = build_candidates(p, qi, Qa[qi], scope, bms[qi])
         h = None
         if conv:
             h = histories.setdefault(q["conversation"], ConversationState())
