@@ -131,6 +131,8 @@ def build_candidates(
         sc_loc = p.C[a : a + n] @ qv
         order = np.argsort(-sc_loc)[:K]
         top = order + a
+    # one product over all clauses, as the fitted ranker saw them (slices round differently)
+    clause_cos = p.CL @ qv
     drank = {int(s): r for r, s in enumerate(top)}
     brank = {s: r for r, (s, _) in enumerate(bm)}
     bsc = dict(bm)
@@ -143,7 +145,7 @@ def build_candidates(
         a = int(ds.doc_first[di])
         prev_s = s - 1 if pos > 0 else None
         next_s = s + 1 if pos < n - 1 else None
-        clause_vecs = p.CL[p.clause_first[s] : p.clause_first[s + 1]]
+        a_cl, b_cl = p.clause_first[s], p.clause_first[s + 1]
         cands.append(
             Candidate(
                 text=ds.s_text[s],
@@ -161,8 +163,8 @@ def build_candidates(
                 prev_text=ds.s_text[prev_s] if prev_s is not None else "",
                 next_text=ds.s_text[next_s] if next_s is not None else "",
                 vec=p.S[s],
-                clause_cos=float((clause_vecs @ qv).max()) if len(clause_vecs) else None,
-                clause_vecs=clause_vecs if len(clause_vecs) else None,
+                clause_cos=float(clause_cos[a_cl:b_cl].max()) if b_cl > a_cl else None,
+                clause_vecs=p.CL[a_cl:b_cl] if b_cl > a_cl else None,
             )
         )
     return cands, np.array(ids, dtype=np.int64)
