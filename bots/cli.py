@@ -141,7 +141,8 @@ def render(answer_set: AnswerSet) -> str:
         if answer_set.answers:
             lines.append("Closest sentences:")
     for i, answer in enumerate(answer_set.answers, start=1):
-        lines.append(f'{i}. "{answer.sentence}"')
+        # typographic marks, so a sentence that opens with its own quotation mark reads clearly
+        lines.append(f"{i}. \u201c{answer.sentence}\u201d")
         where = " · ".join(part for part in (answer.title, answer.source, answer.published) if part)
         lines.append(f"   {where}  (score {answer.score:.2f}, article {answer.article_id})")
     return "\n".join(lines)
