@@ -182,7 +182,12 @@ def ask(
             conversation_id=conversation,
             include_closest=closest,
         )
-    typer.echo(answer_set.model_dump_json() if as_json else render(answer_set))
+    if as_json:
+        typer.echo(answer_set.model_dump_json())
+        return
+    typer.echo(render(answer_set))
+    if answer_set.abstained and service.stats().articles == 0:
+        typer.echo("The index is empty: add articles with `newsqa ingest PATH`.", err=True)
 
 
 def _ask_batch(service: QAService, path: Path, closest: bool) -> int:

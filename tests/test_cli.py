@@ -187,3 +187,13 @@ def test_bench_refuses_a_path_that_does_not_exist(data_dir: Path, tmp_path: Path
     assert result.exit_code == 2
     assert "no such file or folder" in result.output
     assert "sentences/s" not in result.output
+
+
+def test_ask_on_an_empty_index_says_to_ingest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSQA_DATA_DIR", str(tmp_path / "empty"))
+    result = runner.invoke(app, ["ask", "where will they meet?"])
+    assert result.exit_code == 0, result.output
+    assert "Nothing in the indexed articles answers that." in result.stdout
+    assert "newsqa ingest" in result.stderr
