@@ -35,7 +35,7 @@ def test_ask_prints_the_quoted_sentence_with_its_source(data_dir: Path) -> None:
     result = runner.invoke(app, ["ask", "How many drones did Russia launch?", "--k", "2"])
     assert result.exit_code == 0, result.output
     first = result.output.splitlines()[0]
-    assert first.startswith('1. \u201cRussia launched a series of 320 drones')
+    assert first.startswith("1. \u201cRussia launched a series of 320 drones")
     assert "Trump et Poutine vont se voir à Budapest" in result.output
 
 
