@@ -58,7 +58,7 @@ class SentenceTransformerEncoder:
     """A local sentence-transformers model, loaded once, used offline, normalised output."""
 
     # Ingest hands over texts sorted by length, so small batches pad little; on 2 cores batches of
-    # 16 encode as fast as 64 and take ~500 MB less peak memory (newsqa bench: 881 vs 1410 MB).
+    # 16 encode as fast as 64 and take ~500 MB less peak memory (newsqa bench: ~900 vs ~1400 MB).
     def __init__(self, folder: Path | None = None, *, batch_size: int = 16) -> None:
         folder = folder or default_model_path()
         if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
