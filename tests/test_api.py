@@ -76,6 +76,8 @@ def test_readyz_is_503_until_the_index_is_loaded(data_dir: Path, service: QAServ
         asked = client.post("/ask", json={"question": "where?"})
         assert asked.status_code == 503
         assert "loading" in asked.json()["detail"]
+        # a client is told to come back shortly
+        assert int(asked.headers["Retry-After"]) > 0
         release.set()
         for _ in range(200):
             if client.get("/readyz").status_code == 200:
@@ -98,6 +100,11 @@ def test_readyz_reports_a_failed_load(data_dir: Path) -> None:
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["status"] == "failed"
+        # asking again will not help: the failure is reported, with no Retry-After
+        asked = client.post("/ask", json={"question": "where?"})
+        assert asked.status_code == 503
+        assert "model folder missing" in asked.json()["detail"]
+        assert "Retry-After" not in asked.headers
         assert "model folder missing" in response.json()["detail"]
 
 

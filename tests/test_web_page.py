@@ -140,3 +140,36 @@ def test_ask_see_the_quote_highlighted_and_follow_up(
     assert not errors
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     context.close()
+
+
+def test_a_question_asked_while_the_model_loads_is_answered_once_it_has(
+    browser: Any, base_url: str
+) -> None:
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(base_url + "/")
+    page.wait_for_selector("#stats:has-text('articles')")
+    # The first /ask meets a server still loading its model, as right after `make run`.
+    loading = {"left": 1}
+
+    def still_loading(route: Any) -> None:
+        if loading["left"]:
+            loading["left"] -= 1
+            route.fulfill(
+                status=503,
+                headers={"Retry-After": "1", "Content-Type": "application/json"},
+                body=json.dumps({"detail": "the model and index are still loading"}),
+            )
+        else:
+            route.continue_()
+
+    page.route("**/ask", still_loading)
+    page.get_by_label("Your question").fill("where will they meet?")
+    page.get_by_role("button", name="Ask", exact=True).click()
+    page.wait_for_selector(".reply:has-text('still loading')")
+    highlighted = page.locator(".answer mark", has_text="Budapest").first
+    highlighted.wait_for(timeout=10_000)
+    assert loading["left"] == 0
+    assert page.locator(".error").count() == 0
+    assert not errors

@@ -78,6 +78,10 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         return _validation(("body",), str(exc), "invalid_article")
     if isinstance(exc, JobNotFoundError):
         return _problem(404, f"no job with id {exc}")
+    if isinstance(exc, NotReadyError) and exc.retry_after is not None:
+        response = _problem(503, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     for kind, status in _STATUS:
         if isinstance(exc, kind):
             return _problem(status, str(exc))

@@ -21,6 +21,15 @@ from qa.service import QAService
 class NotReadyError(Exception):
     """The model and index are still loading (or failed to load)."""
 
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        # seconds after which asking again may work; None when it will not (a failed load)
+        self.retry_after = retry_after
+
+
+# How long a client is told to wait while the model loads (a few seconds on 2 cores).
+LOADING_RETRY_SECONDS = 2
+
 
 class UnauthorizedError(Exception):
     """A write without the right X-API-Key."""
@@ -55,8 +64,12 @@ State = Annotated[ApiState, Depends(get_state)]
 
 def get_service(state: State) -> QAService:
     """The service; 503 until the model and index are loaded."""
+    if state.load_error is not None:
+        raise NotReadyError(state.load_error)
     if state.service is None:
-        raise NotReadyError(state.load_error or "the model and index are still loading")
+        raise NotReadyError(
+            "the model and index are still loading", retry_after=LOADING_RETRY_SECONDS
+        )
     return state.service
 
 

@@ -27,13 +27,25 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-async function api(method, path, body) {
+// While the server is still loading the model it answers 503 with Retry-After: wait and ask
+// again (for up to a minute), telling the reader through onWait, instead of failing at once.
+const LOADING_PATIENCE_MS = 60000;
+
+async function api(method, path, body, onWait) {
   const options = { method, headers: {} };
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
-  const response = await fetch(path, options);
+  const started = Date.now();
+  let response = await fetch(path, options);
+  while (response.status === 503 && response.headers.has("Retry-After")) {
+    const seconds = Number(response.headers.get("Retry-After")) || 1;
+    if (Date.now() - started + seconds * 1000 > LOADING_PATIENCE_MS) break;
+    if (onWait) onWait();
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    response = await fetch(path, options);
+  }
   if (response.status === 204) return null;
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
@@ -179,7 +191,10 @@ async function ask(question) {
   try {
     const body = { question, k: K };
     if (conversationId) body.conversation_id = conversationId;
-    const answerSet = await api("POST", "/ask", body);
+    const answerSet = await api("POST", "/ask", body, () => {
+      reply.replaceChildren(
+        el("p", { class: "muted working" }, "The model is still loading; asking again in a moment…"));
+    });
     setConversation(answerSet.conversation_id);
     reply.replaceChildren();
     renderAnswers(reply, answerSet);
@@ -241,7 +256,9 @@ for (const button of document.querySelectorAll("button.example")) {
   button.addEventListener("click", () => ask(button.textContent));
 }
 
-api("GET", "/stats")
+api("GET", "/stats", undefined, () => {
+  document.getElementById("stats").textContent = "Loading the model…";
+})
   .then((stats) => {
     document.getElementById("stats").textContent =
       `Quotes from ${stats.articles} articles`;
