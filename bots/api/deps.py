@@ -64,13 +64,11 @@ State = Annotated[ApiState, Depends(get_state)]
 
 def get_service(state: State) -> QAService:
     """The service; 503 until the model and index are loaded."""
+    if state.service is not None:
+        return state.service
     if state.load_error is not None:
         raise NotReadyError(state.load_error)
-    if state.service is None:
-        raise NotReadyError(
-            "the model and index are still loading", retry_after=LOADING_RETRY_SECONDS
-        )
-    return state.service
+    raise NotReadyError("the model and index are still loading", retry_after=LOADING_RETRY_SECONDS)
 
 
 Service = Annotated[QAService, Depends(get_service)]
