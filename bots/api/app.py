@@ -78,13 +78,12 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         return _validation(("body",), str(exc), "invalid_article")
     if isinstance(exc, JobNotFoundError):
         return _problem(404, f"no job with id {exc}")
-    if isinstance(exc, NotReadyError) and exc.retry_after is not None:
-        response = _problem(503, str(exc))
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
     for kind, status in _STATUS:
         if isinstance(exc, kind):
-            return _problem(status, str(exc))
+            response = _problem(status, str(exc))
+            if isinstance(exc, NotReadyError) and exc.retry_after is not None:
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
     log.error("unmapped engine error on %s: %s", request.url.path, exc)
     return _problem(400, str(exc))
 
