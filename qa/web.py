@@ -1,0 +1,78 @@
+"""Articles from the web for every way in: pages by URL, saved HTML pages, and followed feeds."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from index.articles import ReadResult, read_paths
+from index.web.fetch import Fetcher, FetchPolicy, check_url
+from index.web.pages import WebReader, is_url, sort_inputs
+from index.web.state import Feed, WebState
+from index.web.watch import PollReport, Watcher
+from qa.service import IngestOutcome, QAService
+
+DEFAULT_INTERVAL_S = 30 * 60.0
+MIN_INTERVAL_S = 60.0
+
+
+class WebSources:
+    """Pages and feeds feeding one QAService's index."""
+
+    def __init__(
+        self,
+        service: QAService,
+        policy: FetchPolicy | None = None,
+        *,
+        default_interval_s: float = DEFAULT_INTERVAL_S,
+    ) -> None:
+        self.service = service
+        self.fetcher = Fetcher(policy)
+        self.reader = WebReader(self.fetcher)
+        self.state = WebState(service.index.db_path)
+        self.watcher = Watcher(service.index, self.state, self.reader)
+        self.default_interval_s = default_interval_s
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self.fetcher.close()
+
+    # ---- pages ----------------------------------------------------------------------------
+
+    def ingest_urls(self, urls: Iterable[str]) -> IngestOutcome:
+        """Fetch and ingest article pages; each one that fails is skipped with its reason."""
+        return self.service.ingest_read(self.reader.read(urls))
+
+    def ingest_inputs(self, values: Iterable[str]) -> IngestOutcome:
+        """URLs, .html/.htm files and every other file the file reader takes, in one ingest."""
+        inputs = sort_inputs(values)
+        read = self.reader.read(inputs.urls, inputs.html_files)
+        if inputs.paths:
+            files = read_paths(inputs.paths)
+            read = ReadResult(files.articles + read.articles, files.skipped + read.skipped)
+        return self.service.ingest_read(read)
+
+    # ---- feeds ----------------------------------------------------------------------------
+
+    def add_feed(self, url: str, interval_s: float | None = None) -> tuple[Feed, bool]:
+        """Follow a feed; polled at once by a running watcher (True when it is new)."""
+        interval = self.default_interval_s if interval_s is None else interval_s
+        feed, created = self.state.add_feed(check_url(url), max(MIN_INTERVAL_S, interval))
+        self.watcher.wake.set()
+        return feed, created
+
+    def feeds(self) -> list[Feed]:
+        """Followed feeds and their state."""
+        return self.state.feeds()
+
+    def remove_feed(self, url_or_id: str) -> Feed:
+        """Stop following a feed; its articles stay."""
+        return self.state.remove_feed(check_url(url_or_id) if is_url(url_or_id) else url_or_id)
+
+    def poll(self, *, every: bool = False, stop: threading.Event | None = None) -> PollReport:
+        """Poll due feeds once (every feed with `every`)."""
+        return self.watcher.poll(every=every, stop=stop)
+
+    def watch(self, stop: threading.Event) -> None:
+        """Poll feeds as they fall due until `stop` is set (then call `wake.set()` too)."""
+        self.watcher.run(stop)
