@@ -217,3 +217,37 @@ def atom(base: str, items: list[tuple[str, str, str, datetime]], title: str = "A
         f"<title>{title}</title><id>{base}/atom</id><updated>2025-11-03T09:00:00Z</updated>"
         f"{entries}</feed>"
     ).encode()
+
+
+def story_page(base: str, number: int, edition: str = "") -> bytes:
+    """A generated news page (one per number) with the usual chrome around its story."""
+    path = f"/stories/{number}"
+    towns = ["Alder", "Brook", "Cedar", "Dunmore", "Elm", "Fenwick", "Glen", "Harrow"]
+    town = towns[number % len(towns)]
+    paragraphs = [
+        f"The {town} council voted on Wednesday to spend {number + 2} million euros on "
+        f"a new library, story number {number}.",
+        f"Construction of the {town} library will start in spring and take {number % 5 + 2} "
+        "years, the mayor said.",
+        f"Residents of {town} collected {1000 + number * 37} signatures for the project, which "
+        "had been postponed twice because of rising building costs.",
+        f"The building will hold a reading room, a children's floor and a cafe overlooking "
+        f"the river in {town}{edition}.",
+    ]
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{town} approves new library ({number}) | Town Crier</title>"
+        f'<link rel="canonical" href="{base}{path}">'
+        f'<meta property="og:title" content="{town} approves new library ({number})">'
+        f'<meta property="og:site_name" content="Town Crier">'
+        f'<meta property="article:published_time" '
+        f'content="2025-10-{number % 28 + 1:02d}T08:00:00Z">'
+        f"</head><body>"
+        f'<div class="cookie-banner">We use cookies to improve your experience on our website '
+        f"and to show you relevant advertising.</div>"
+        f'<nav><a href="/">Home</a> <a href="/local">Local news</a></nav>'
+        f"<main><article><h1>{town} approves new library ({number})</h1>{body}</article>"
+        f'<aside class="related"><h2>Related</h2><a href="/x">Fish market reopens with twelve '
+        f"new stalls</a></aside></main></body></html>"
+    ).encode()
