@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,6 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bots.api.auth import admin_key
 from bots.api.deps import ApiState, NotReadyError, ServiceLoader, UnauthorizedError
+from bots.api.feeds import router as feeds_router
+from bots.api.feeds import start_watching
 from bots.api.jobs import JobNotFoundError, Jobs
 from bots.api.routes import STATIC, UnsupportedMediaError, UploadTooLargeError, router
 from bots.api.schemas import Problem
@@ -30,6 +32,8 @@ from index.errors import (
     ModelMismatchError,
     NewsqaError,
 )
+from index.web.fetch import FetchError
+from index.web.state import FeedNotFoundError
 from qa.errors import InvalidQuestionError
 from qa.service import QAService
 
@@ -57,6 +61,7 @@ def _validation(loc: tuple[str, ...], message: str, kind: str) -> JSONResponse:
 _STATUS: list[tuple[type[Exception], int]] = [
     (ArticleNotFoundError, 404),
     (JobNotFoundError, 404),
+    (FeedNotFoundError, 404),
     (IndexBusyError, 409),
     (UploadTooLargeError, 413),
     (UnsupportedMediaError, 415),
@@ -76,6 +81,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         return _validation(("body",), str(exc), "invalid_question")
     if isinstance(exc, InvalidArticleError):
         return _validation(("body",), str(exc), "invalid_article")
+    if isinstance(exc, FetchError):
+        return _validation(("body", "url"), str(exc), "invalid_url")
     if isinstance(exc, JobNotFoundError):
         return _problem(404, f"no job with id {exc}")
     for kind, status in _STATUS:
@@ -166,6 +173,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[Any]] = []
+        stoppers: list[Callable[[], None]] = []
 
         async def start() -> None:
             try:
@@ -177,6 +185,7 @@ def create_app(
                 state.load_error = f"loading failed: {exc}"
                 return
             state.service = ready
+            stoppers.append(start_watching(app.state, settings, ready))
             tasks.append(
                 asyncio.create_task(
                     _expire_conversations(
@@ -199,6 +208,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(state.jobs.wait, 60.0)
+            for halt in stoppers:
+                await asyncio.to_thread(halt)
 
     app = FastAPI(
         title="newsqa",
@@ -212,6 +223,7 @@ def create_app(
     )
     app.state.api = state
     app.include_router(router)
+    app.include_router(feeds_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(NewsqaError, _domain_error)
     for kind in (

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from bots.api.deps import Admin, Service, State
+from bots.api.feeds import UrlIn, ingest_url_body, is_url_body
 from bots.api.jobs import Job
 from bots.api.metrics import CONTENT_TYPE
 from bots.api.schemas import (
@@ -204,6 +205,7 @@ _UPLOAD_SCHEMA = {
     "required": ["file"],
 }
 _ARTICLE_SCHEMA = ArticleIn.model_json_schema()
+_URL_SCHEMA = UrlIn.model_json_schema()
 _INGEST_BODY = {
     "requestBody": {
         "required": True,
@@ -213,6 +215,8 @@ _INGEST_BODY = {
                     "anyOf": [
                         _ARTICLE_SCHEMA,
                         {"type": "array", "items": _ARTICLE_SCHEMA, "title": "Articles"},
+                        _URL_SCHEMA,
+                        {"type": "array", "items": _URL_SCHEMA, "title": "Urls"},
                     ]
                 }
             },
@@ -273,7 +277,8 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
     },
 )
 async def add_articles(request: Request, service: Service, state: State) -> IngestOut:
-    """Add articles: one or many as JSON, or an uploaded `.txt` or `.jsonl` file.
+    """Add articles: one or many as JSON, or an uploaded `.txt` or `.jsonl` file, or article
+    pages to fetch: `{"url": "https://..."}` (or a list of them).
 
     Unchanged articles are left alone and changed ones replaced; what could not be read is
     listed under `skipped` with the reason.
@@ -288,6 +293,9 @@ async def add_articles(request: Request, service: Service, state: State) -> Inge
             data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise _invalid(("body",), f"invalid JSON: {exc}", "json_invalid") from None
+        if is_url_body(data):
+            outcome = await ingest_url_body(request, state, service, data)
+            return _ingest_out(outcome)
         try:
             # Validate as what it is, so errors name the list index or the field, not the union.
             parsed: ArticleIn | list[ArticleIn] = (
@@ -306,6 +314,10 @@ async def add_articles(request: Request, service: Service, state: State) -> Inge
         raise UnsupportedMediaError(
             "send application/json (an article or a list) or multipart/form-data with 'file'"
         )
+    return _ingest_out(outcome)
+
+
+def _ingest_out(outcome: IngestOutcome) -> IngestOut:
     return IngestOut(
         added=outcome.report.added,
         replaced=outcome.report.replaced,

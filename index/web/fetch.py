@@ -78,6 +78,10 @@ class ContentTypeError(FetchError):
     """A response of another kind than the one asked for (an image where a page was expected)."""
 
 
+class RefusedAddressError(FetchError):
+    """A URL whose host is not a public address (and not allowed by NEWSQA_FETCH_ALLOW)."""
+
+
 class BlockedAddressError(Exception):
     """A connection the policy refuses (raised before any socket is opened)."""
 
@@ -148,6 +152,8 @@ class GuardedBackend(httpcore.SyncBackend):
                 infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
             except socket.gaierror as exc:
                 raise httpcore.ConnectError(f"cannot resolve {name}: {exc.strerror}") from exc
+            except (UnicodeError, OSError) as exc:
+                raise httpcore.ConnectError(f"cannot resolve {name}: {exc}") from exc
             addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
         if literal is None and name in self.policy.allow_hosts:
             return addresses
@@ -311,7 +317,7 @@ class Fetcher:
                 body = self._read(url, response, deadline)
                 return Fetched(url, current, status, media, body, dict(response.headers))
         except BlockedAddressError as exc:
-            raise FetchError(url, f"refused{where}: {exc}") from None
+            raise RefusedAddressError(url, f"refused{where}: {exc}") from None
         except httpx.TimeoutException:
             raise FetchError(url, f"timed out{where}") from None
         except httpx.HTTPError as exc:
@@ -347,4 +353,6 @@ def check_url(url: str) -> str:
         raise FetchError(url, "the URL has no host")
     if parsed.userinfo:
         raise FetchError(url, "URLs with a user name or password are not fetched")
+    if len(parsed.host) > 253 or any(len(label) > 63 for label in parsed.host.split(".")):
+        raise FetchError(url, "the host name is too long")
     return str(parsed.copy_with(fragment=None))

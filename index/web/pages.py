@@ -75,8 +75,10 @@ class WebReader:
     def read_url(self, url: str, *, published: str | None = None) -> Page:
         """One article page, or FetchError / ExtractError saying why not."""
         checked = check_url(url)
-        if not self.robots.allowed(checked):
-            raise FetchError(url, "robots.txt does not allow newsqa to fetch it")
+        try:
+            self.robots.check(checked)
+        except FetchError as exc:
+            raise FetchError(url, exc.reason) from None
         fetched = self.fetcher.fetch(checked, "page")
         return extract_page(fetched.body, fetched.final_url, published=published)
 
