@@ -40,10 +40,13 @@ from index.errors import InvalidArticleError, NewsqaError
 from index.store import IngestReport
 from qa.models import AnswerSet
 from qa.service import IngestOutcome, QAService
+from qa.web import WebSources
 
 logger = logging.getLogger(__name__)
 
 CONTEXT_DATA = re.compile(r"^ctx:(\d+)$")
+# a message that is nothing but a link: from an admin, a page to add
+LINK = re.compile(r"^https?://\S+$", re.IGNORECASE)
 UPLOAD_SUFFIXES = frozenset({".txt", ".md", ".jsonl"})
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the Bot API serves files up to 20 MB
 BUTTONS_PER_ROW = 5
@@ -63,8 +66,8 @@ HELP = (
 )
 HELP_GROUP = "\n\nIn a group, mention me or reply to one of my messages."
 HELP_ADMIN = (
-    "\n\nYou are an admin: send a .txt, .md or .jsonl file, or /add followed by a title line "
-    "and the article text, to add articles."
+    "\n\nYou are an admin: send a .txt, .md or .jsonl file, /add followed by a title line "
+    "and the article text, or a link to an article page, to add articles."
 )
 HINT = "I only read text. Ask me a question in words, or see /help."
 NOT_ADMIN = "Sorry, only the bot's admins can add articles. You are welcome to ask questions!"
@@ -107,6 +110,7 @@ class NewsBot:
         self.settings = settings
         self.limiter = limiter
         self.k = min(settings.telegram_answers, service.max_k)
+        self._web: WebSources | None = None
 
     def register(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Attach every handler and the error handler."""
@@ -201,6 +205,10 @@ class NewsBot:
         text = _strip_mention(message.text, message.get_bot().username)
         if not text:
             await self._send(update, Reply([HINT]))
+            return
+        if LINK.match(text) and self._is_admin(update):
+            await self._typing(update)
+            await self._send(update, await asyncio.to_thread(self._add_link, text))
             return
         await self._typing(update)
         reply = await asyncio.to_thread(self._ask, text, self._cid(update))
@@ -373,6 +381,31 @@ class NewsBot:
             await self._send(update, Reply([HINT]))
 
     # ---- adding articles (admins) -------------------------------------------------------
+
+    def _add_link(self, url: str) -> Reply:
+        """An admin's link: fetch the page, index its article, say what was indexed."""
+        if self._web is None:
+            from bots.wiring import build_web
+
+            self._web = build_web(self.settings, self.service)
+        try:
+            page = self._web.reader.read_url(url)
+        except NewsqaError as exc:
+            reason = getattr(exc, "reason", str(exc))
+            return Reply([f"I could not add that page: {render.text(reason)}"])
+        report = self.service.ingest([page.article])
+        article = page.article
+        verb = "Added" if report.added else "Updated" if report.replaced else "Already had"
+        where = " · ".join(
+            render.text(part) for part in (article.source, article.published) if part
+        )
+        return Reply(
+            [
+                f"{verb}: <b>{render.text(article.title)}</b>"
+                + (f"\n{where}" if where else "")
+                + f"\n({_plural(report.sentences, 'sentence')} embedded)"
+            ]
+        )
 
     async def add(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/add followed by a title line and the article text."""
