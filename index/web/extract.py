@@ -6,16 +6,22 @@ Menus, share bars, related links, comment threads and cookie notices are left ou
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import lxml.etree
 import lxml.html
-import trafilatura
 
 from index.articles import Article
 from index.errors import NewsqaError
 from index.web.urls import host_of, normalize_url, same_site, url_id
+
+with warnings.catch_warnings():
+    # trafilatura's own downloader (never used: pages come through index.web.fetch) probes
+    # urllib3 for SOCKS support on import and warns when it is missing
+    warnings.simplefilter("ignore")
+    import trafilatura
 
 # An "article" shorter than this is a listing, a paywall teaser or an error page.
 MIN_TEXT_CHARS = 200
