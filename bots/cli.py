@@ -175,6 +175,12 @@ def render(answer_set: AnswerSet) -> str:
         lines.append(f"{i}. \u201c{answer.sentence}\u201d")
         where = " · ".join(part for part in (answer.title, answer.source, answer.published) if part)
         lines.append(f"   {where}  (score {answer.score:.2f}, article {answer.article_id})")
+        if answer.also_in:
+            others = (
+                f"{o.source or o.title} ({o.url})" if o.url else o.source or o.title
+                for o in answer.also_in
+            )
+            lines.append(f"   also in: {', '.join(others)}")
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ from bots.settings import Settings
 from index.embedding import Encoder, SentenceTransformerEncoder
 from index.store import NewsIndex
 from qa.service import QAService
-from qa.web import WebSources
+from qa.web import WebSources, other_sources
 
 
 def load_encoder(settings: Settings) -> Encoder:
@@ -32,6 +32,7 @@ def build_service(
         conversation_idle_seconds=settings.conversation_idle_seconds,
         max_question_chars=settings.max_question_chars,
         max_k=settings.max_k,
+        other_sources=other_sources(index.db_path),
     )
 
 

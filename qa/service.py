@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from index.errors import ArticleNotFoundError
 from index.store import ArticleInfo, IngestReport, NewsIndex, Progress, Sentence, Stats
 from qa.conversations import Conversation, Conversations, check_id
 from qa.errors import InvalidQuestionError
-from qa.models import Answer, AnswerSet, Context
+from qa.models import Answer, AnswerSet, Context, OtherSource
 from qa.retrieval import Retriever
 
 MAX_QUESTION_CHARS = 500
@@ -42,8 +42,11 @@ class QAService:
         conversation_idle_seconds: float = 86400.0,
         max_question_chars: int = MAX_QUESTION_CHARS,
         max_k: int = MAX_K,
+        other_sources: Callable[[Sequence[str]], Mapping[str, list[OtherSource]]] | None = None,
     ) -> None:
         self.index = index
+        # other outlets' copies of a story (qa.web), shown with its answers
+        self.other_sources = other_sources
         self.retriever = retriever or Retriever(index)
         self.conversations = Conversations(lambda: index.connection, conversation_idle_seconds)
         self.max_question_chars = max_question_chars
@@ -120,8 +123,13 @@ class QAService:
 
     def _answers(self, ids: Sequence[int], scores: Sequence[float]) -> list[Answer]:
         found = self.index.sentences(ids)
+        others: Mapping[str, list[OtherSource]] = {}
+        if self.other_sources is not None and found:
+            others = self.other_sources([s.article_id for s in found.values()])
         return [
-            _answer(found[i], score) for i, score in zip(ids, scores, strict=True) if i in found
+            _answer(found[i], score, others.get(found[i].article_id, []))
+            for i, score in zip(ids, scores, strict=True)
+            if i in found
         ]
 
     def reset(self, conversation_id: str) -> None:
@@ -188,7 +196,7 @@ class QAService:
         return self.index.article(article_id)
 
 
-def _answer(sentence: Sentence, score: float) -> Answer:
+def _answer(sentence: Sentence, score: float, also_in: list[OtherSource]) -> Answer:
     return Answer(
         article_id=sentence.article_id,
         title=sentence.title,
@@ -200,4 +208,5 @@ def _answer(sentence: Sentence, score: float) -> Answer:
         end=sentence.end,
         score=round(score, 4),
         context=Context(before=sentence.before, after=sentence.after),
+        also_in=also_in,
     )

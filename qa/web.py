@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 from index.articles import ReadResult, read_paths
+from index.web.dupes import Copy, Duplicates
 from index.web.fetch import Fetcher, FetchPolicy, check_url
+from index.web.ingest import WebIngest
 from index.web.pages import WebReader, is_url, sort_inputs
 from index.web.state import Feed, WebState
 from index.web.watch import PollReport, Watcher
+from qa.models import OtherSource
 from qa.service import IngestOutcome, QAService
 
 DEFAULT_INTERVAL_S = 30 * 60.0
@@ -30,7 +34,8 @@ class WebSources:
         self.fetcher = Fetcher(policy)
         self.reader = WebReader(self.fetcher)
         self.state = WebState(service.index.db_path)
-        self.watcher = Watcher(service.index, self.state, self.reader)
+        self.ingester = WebIngest(service.index)
+        self.watcher = Watcher(service.index, self.state, self.reader, ingester=self.ingester)
         self.default_interval_s = default_interval_s
 
     def close(self) -> None:
@@ -41,16 +46,17 @@ class WebSources:
 
     def ingest_urls(self, urls: Iterable[str]) -> IngestOutcome:
         """Fetch and ingest article pages; each one that fails is skipped with its reason."""
-        return self.service.ingest_read(self.reader.read(urls))
+        read = self.reader.read(urls)
+        report, _ = self.ingester.ingest(read.articles)
+        return IngestOutcome(report, read.skipped)
 
     def ingest_inputs(self, values: Iterable[str]) -> IngestOutcome:
         """URLs, .html/.htm files and every other file the file reader takes, in one ingest."""
         inputs = sort_inputs(values)
         read = self.reader.read(inputs.urls, inputs.html_files)
-        if inputs.paths:
-            files = read_paths(inputs.paths)
-            read = ReadResult(files.articles + read.articles, files.skipped + read.skipped)
-        return self.service.ingest_read(read)
+        files = read_paths(inputs.paths) if inputs.paths else ReadResult()
+        report, _ = self.ingester.ingest(read.articles, others=files.articles)
+        return IngestOutcome(report, files.skipped + read.skipped)
 
     # ---- feeds ----------------------------------------------------------------------------
 
@@ -76,3 +82,20 @@ class WebSources:
     def watch(self, stop: threading.Event) -> None:
         """Poll feeds as they fall due until `stop` is set (then call `wake.set()` too)."""
         self.watcher.run(stop)
+
+
+def other_sources(db_path: Path) -> Callable[[Sequence[str]], dict[str, list[OtherSource]]]:
+    """For QAService: the other outlets that published each article's story."""
+    duplicates = Duplicates(db_path)
+
+    def lookup(article_ids: Sequence[str]) -> dict[str, list[OtherSource]]:
+        return {
+            article_id: [_other(copy) for copy in copies]
+            for article_id, copies in duplicates.copies_of(article_ids).items()
+        }
+
+    return lookup
+
+
+def _other(copy: Copy) -> OtherSource:
+    return OtherSource(title=copy.title, source=copy.source, url=copy.url, published=copy.published)

@@ -19,6 +19,7 @@ from index.articles import Article, Skipped
 from index.errors import NewsqaError
 from index.store import NewsIndex
 from index.web.fetch import FetchError
+from index.web.ingest import WebIngest
 from index.web.pages import WebReader
 from index.web.state import Entry, Feed, WebState
 
@@ -90,8 +91,10 @@ class Watcher:
         *,
         clock: Callable[[], float] = time.time,
         max_attempts: int = MAX_ATTEMPTS,
+        ingester: WebIngest | None = None,
     ) -> None:
         self.index = index
+        self.ingester = ingester or WebIngest(index)
         self.state = state
         self.reader = reader
         self.clock = clock
@@ -180,9 +183,12 @@ class Watcher:
             self._commit(feed, batch, report)
 
     def _commit(self, feed: Feed, batch: list[tuple[Entry, Article]], report: PollReport) -> None:
-        ingested = self.index.ingest([article for _, article in batch])
+        ingested, copies = self.ingester.ingest([article for _, article in batch])
+        original = {article.id: kept for article, kept in copies}
         # only now, with the articles committed, are the entries done
-        self.state.entries_done([(entry, article.id) for entry, article in batch])
+        self.state.entries_done(
+            [(entry, original.get(article.id, article.id)) for entry, article in batch]
+        )
         report.added += ingested.added
         report.replaced += ingested.replaced
         report.unchanged += ingested.unchanged
