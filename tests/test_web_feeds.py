@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,6 +91,21 @@ def test_feeds_are_polled_and_a_304_fetches_nothing(site: NewsSite, web: WebSour
     assert feeds[site.url("/feed.atom")].interval_s == 120
     # not due yet: a plain poll asks nothing
     assert web.poll().feeds == 0
+
+
+def test_last_modified_makes_a_conditional_request_too(site: NewsSite, web: WebSources) -> None:
+    stamp = "Mon, 20 Oct 2025 08:00:00 GMT"
+    site.routes["/feed.atom"] = Reply(
+        body=atom(site.base, _stories(site, range(2))),
+        content_type="application/atom+xml",
+        last_modified=stamp,
+    )
+    web.add_feed(site.url("/feed.atom"))
+    assert len(web.poll().added) == 2
+    assert web.feeds()[0].last_modified == stamp
+    second = web.poll(every=True)
+    assert (second.not_modified, second.new_entries) == (1, 0)
+    assert site.count("/stories/0") == site.count("/stories/1") == 1
 
 
 def test_only_new_and_changed_entries_are_fetched_and_a_change_replaces_its_article(
@@ -244,3 +260,38 @@ def test_a_killed_watch_loses_nothing_and_ingests_nothing_twice(
     assert '"articles": 14' in _run(data_dir, "stats", "--json").stdout
     listed = _run(data_dir, "feeds", "list", "--json").stdout
     assert '"entries": 14' in listed and '"pending": 0' in listed
+
+
+@pytest.mark.model
+def test_watch_polls_until_stopped_and_logs_feed_and_entry(site: NewsSite, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    _serve_feeds(site, _stories(site, range(2)), [], "v1")
+    site.routes["/stories/1"] = Reply(status=404, body=b"gone", content_type="text/plain")
+    assert _run(data_dir, "feeds", "add", site.url("/feed.rss")).returncode == 0
+    watch = subprocess.Popen(
+        [*CLI, "watch"],
+        env=_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while site.count("/stories/1") == 0:
+            assert time.monotonic() < deadline and watch.poll() is None
+            time.sleep(0.2)
+        time.sleep(1.0)
+        watch.send_signal(signal.SIGTERM)
+        _, err = watch.communicate(timeout=60)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.communicate()
+    assert watch.returncode == 0, err
+    feed = site.url("/feed.rss")
+    assert f"feed {feed}: 2 entries, 2 new or changed" in err
+    assert f"feed {feed}: entry {site.url('/stories/0')} -> {url_id(site.url('/stories/0'))}" in err
+    assert (
+        f"feed {feed}: entry {site.url('/stories/1')}: the server answered 404 "
+        "(tried again next poll)" in err
+    )

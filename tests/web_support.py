@@ -79,6 +79,7 @@ class Reply:
     # streamed in chunks without a Content-Length
     chunked: bool = False
     etag: str | None = None
+    last_modified: str | None = None
 
 
 Route = Reply | Callable[[BaseHTTPRequestHandler], Reply]
@@ -133,9 +134,11 @@ def _handler(site: NewsSite) -> type[BaseHTTPRequestHandler]:
                 reply = route
             if reply.gate is not None:
                 reply.gate.wait(30)
-            if reply.etag is not None and self.headers.get("If-None-Match") == reply.etag:
+            if (reply.etag is not None and self.headers.get("If-None-Match") == reply.etag) or (
+                reply.last_modified is not None
+                and self.headers.get("If-Modified-Since") == reply.last_modified
+            ):
                 self.send_response(304)
-                self.send_header("ETag", reply.etag)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
@@ -144,6 +147,8 @@ def _handler(site: NewsSite) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Type", reply.content_type)
             if reply.etag is not None:
                 self.send_header("ETag", reply.etag)
+            if reply.last_modified is not None:
+                self.send_header("Last-Modified", reply.last_modified)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             if reply.chunked:

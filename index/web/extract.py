@@ -70,6 +70,13 @@ def _language(html: str | bytes) -> str | None:
     return lang.strip().replace("_", "-").split("-")[0].lower() or None
 
 
+def _date(value: str | None) -> str | None:
+    """htmldate gives a date read from JSON-LD as midnight without a zone; say only the day."""
+    if value is not None and value.endswith("T00:00:00"):
+        return value.removesuffix("T00:00:00")
+    return value
+
+
 def _body(text: str, title: str) -> str:
     """The article text without the headline trafilatura sometimes repeats as its first line."""
     first, _, rest = text.partition("\n")
@@ -116,7 +123,7 @@ def extract_page(
         text=_body(text, title),
         source=site_name or (host_of(canonical) or None if canonical else None),
         url=canonical,
-        published=_text(getattr(document, "date", None)) or published,
+        published=_date(_text(getattr(document, "date", None))) or published,
     )
     return Page(
         article=article,
