@@ -75,3 +75,24 @@ def test_a_link_from_anyone_else_is_a_question_and_fetches_nothing(
     assert len(api.sent()) == 1
     assert service.stats().articles == before
     assert site.count(urls[0].removeprefix(site.base)) == 0
+
+
+def test_a_link_to_another_outlets_copy_is_listed_not_indexed(service: QAService) -> None:
+    french = "/international/2025/10/16/trump-et-poutine-vont-se-voir-a-budapest_4521.html"
+    with news_site() as first, news_site() as second:
+        first.page(french, "french-news-budapest.html")
+        second.page("/world/trump-putin-budapest-meeting", "wire-copy-budapest.html")
+        api, app = _bot(service)
+        before = service.stats().articles
+        drive(
+            app,
+            message_update(first.url(french), ADMIN),
+            message_update(second.url("/world/trump-putin-budapest-meeting"), ADMIN),
+        )
+    added, copy = [m["text"] for m in api.sent()]
+    assert added.startswith("Added: <b>Trump et Poutine vont se voir à Budapest</b>")
+    assert copy == (
+        "I already had this story as <b>Trump et Poutine vont se voir à Budapest</b>; "
+        "The Northern Post is now listed as another source of it."
+    )
+    assert service.stats().articles == before + 1

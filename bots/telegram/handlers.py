@@ -393,8 +393,18 @@ class NewsBot:
         except NewsqaError as exc:
             reason = getattr(exc, "reason", str(exc))
             return Reply([f"I could not add that page: {render.text(reason)}"])
-        report = self.service.ingest([page.article])
+        report, copies = self._web.ingester.ingest([page.article])
         article = page.article
+        if copies:
+            _, original = copies[0]
+            kept, _ = self.service.article(original)
+            return Reply(
+                [
+                    f"I already had this story as <b>{render.text(kept.title)}</b>; "
+                    f"{render.text(article.source or article.url or 'this page')} is now listed "
+                    "as another source of it."
+                ]
+            )
         verb = "Added" if report.added else "Updated" if report.replaced else "Already had"
         where = " · ".join(
             render.text(part) for part in (article.source, article.published) if part

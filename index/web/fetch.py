@@ -192,8 +192,9 @@ class GuardedTransport(httpx.HTTPTransport):
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=20,
-            max_keepalive_connections=10,
-            keepalive_expiry=5.0,
+            # no idle connections: a Fetcher held by a long-lived object (the bot, the API)
+            # leaves no socket open between its rare fetches
+            max_keepalive_connections=0,
             network_backend=GuardedBackend(policy),
         )
 
@@ -213,19 +214,6 @@ class Fetched:
     def not_modified(self) -> bool:
         """The server said our copy is current (conditional request)."""
         return self.status == 304
-
-    @property
-    def encoding(self) -> str | None:
-        """The charset the server declared, if any."""
-        return _charset(self.headers.get("content-type", ""))
-
-
-def _charset(content_type: str) -> str | None:
-    for part in content_type.split(";")[1:]:
-        key, _, value = part.partition("=")
-        if key.strip().lower() == "charset" and value.strip():
-            return value.strip().strip('"')
-    return None
 
 
 def _media_type(value: str | None) -> str | None:

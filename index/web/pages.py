@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.articles import ReadResult, Skipped
+from index.articles import SUFFIXES, ReadResult, Skipped
 from index.errors import NewsqaError
 from index.web.extract import Page, extract_page
 from index.web.fetch import Fetcher, FetchError, check_url
@@ -49,7 +49,7 @@ def sort_inputs(values: Iterable[str]) -> Inputs:
             )
             inputs.html_files.extend(found)
             # a folder of only HTML pages is not reported empty by the file reader
-            if not found or any(p.is_file() and p not in found for p in path.rglob("*")):
+            if not found or any(p.suffix.lower() in SUFFIXES for p in path.rglob("*")):
                 inputs.paths.append(path)
         else:
             inputs.paths.append(path)
