@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -219,3 +220,40 @@ def test_every_bad_page_is_skipped_with_its_reason_and_the_batch_goes_on(site: N
     assert "image/png" in reasons[bad[2]]
     assert "redirect loop" in reasons[bad[3]]
     assert "the server answered 410" in reasons[bad[4]]
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("93.184.215.14", True),
+        ("2606:4700::6810:85e5", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("240.0.0.1", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fc00::1", False),
+        ("ff02::1", False),
+        ("::ffff:10.0.0.1", False),
+        ("2002:a00:1::", False),
+        ("64:ff9b::a9fe:a9fe", False),
+        ("64:ff9b::5db8:d70e", True),
+    ],
+)
+def test_only_public_addresses_are_allowed(address: str, allowed: bool) -> None:
+    assert FetchPolicy().address_allowed(ipaddress.ip_address(address)) is allowed
+
+
+def test_allowed_networks_open_only_themselves() -> None:
+    policy = FetchPolicy.from_allow(["10.0.0.0/8", " 127.0.0.1 ", "intranet.example."])
+    assert policy.allow_hosts == frozenset({"intranet.example"})
+    assert policy.address_allowed(ipaddress.ip_address("10.200.0.1"))
+    assert policy.address_allowed(ipaddress.ip_address("127.0.0.1"))
+    assert not policy.address_allowed(ipaddress.ip_address("127.0.0.2"))
+    assert not policy.address_allowed(ipaddress.ip_address("192.168.0.1"))

@@ -50,6 +50,7 @@ ACCEPT: dict[Kind, str] = {
     "robots": "text/plain",
 }
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def _version() -> str:
@@ -123,8 +124,13 @@ class FetchPolicy:
 
     def address_allowed(self, address: IPAddress) -> bool:
         """Public unicast addresses, and whatever NEWSQA_FETCH_ALLOW names."""
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
+        if isinstance(address, ipaddress.IPv6Address):
+            # an IPv4 address carried inside an IPv6 one is judged as itself
+            embedded = address.ipv4_mapped or address.sixtofour
+            if embedded is None and address in _NAT64:
+                embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+            if embedded is not None:
+                return self.address_allowed(embedded)
         if any(address in network for network in self.allow_networks):
             return True
         # is_global is False for private, loopback, link-local, shared (100.64/10), reserved,
