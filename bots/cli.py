@@ -199,6 +199,16 @@ def ask(
     batch: Annotated[
         Path | None, typer.Option("--batch", help="JSONL of questions in, JSONL of answers out.")
     ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Only articles from this source.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only articles published on or after (2025-10-01)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Only articles published on or before this date.")
+    ] = None,
 ) -> None:
     """Answer a question with the best sentences, quoted."""
     if (question is None) == (batch is None):
@@ -217,6 +227,9 @@ def ask(
             article_id=article,
             conversation_id=conversation,
             include_closest=closest,
+            source=source,
+            since=since,
+            until=until,
         )
     if as_json:
         typer.echo(answer_set.model_dump_json())
@@ -252,6 +265,9 @@ def _ask_batch(service: QAService, path: Path, closest: bool) -> int:
                     article_id=request.get("article_id"),
                     conversation_id=request.get("conversation_id"),
                     include_closest=closest,
+                    source=_optional(request, "source"),
+                    since=_optional(request, "since"),
+                    until=_optional(request, "until"),
                 )
                 out: dict[str, Any] = {"id": request_id, **answer_set.model_dump()}
             except (ValueError, NewsqaError) as exc:
@@ -260,6 +276,13 @@ def _ask_batch(service: QAService, path: Path, closest: bool) -> int:
                 out = {"id": request_id, "error": str(exc), "line": number}
             typer.echo(json.dumps(out, ensure_ascii=False))
     return failures
+
+
+def _optional(request: dict[str, Any], key: str) -> str | None:
+    value = request.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return value
 
 
 @app.command()

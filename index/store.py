@@ -640,15 +640,24 @@ class NewsIndex:
         )
 
     def search_dense(
-        self, query: Vectors, k: int, article_id: str | None = None
+        self,
+        query: Vectors,
+        k: int,
+        article_id: str | None = None,
+        *,
+        articles: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
-        """Sentence ids and cosine similarities, best first."""
+        """Sentence ids and cosine similarities, best first (only within `articles` if given)."""
         snapshot = self._current()
         if snapshot.index.ntotal == 0:
             return []
         params = None
-        if article_id is not None:
-            ids = self.sentence_ids(article_id)
+        if article_id is not None or articles is not None:
+            ids = (
+                self.sentence_ids(article_id)
+                if article_id is not None
+                else self._sentence_ids_of(articles or [])
+            )
             if not ids:
                 return []
             selector = faiss.IDSelectorBatch(vectors.ids_array(ids))
@@ -701,7 +710,12 @@ class NewsIndex:
         return list(seen)
 
     def search_lexical(
-        self, text: str, k: int, article_id: str | None = None
+        self,
+        text: str,
+        k: int,
+        article_id: str | None = None,
+        *,
+        articles: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
         """Sentence ids and BM25 scores (higher is better) for the words of text."""
         terms = self.lexical_terms(text)
@@ -709,7 +723,16 @@ class NewsIndex:
             return []
         query = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
         conn = self.connection
-        if article_id is None:
+        if article_id is None and articles is not None:
+            sql = (
+                "SELECT f.rowid, -bm25(sentences_fts) FROM sentences_fts f"
+                " JOIN sentences s ON s.id = f.rowid"
+                " WHERE sentences_fts MATCH ?"
+                " AND s.article_id IN (SELECT value FROM json_each(?))"
+                " ORDER BY bm25(sentences_fts) LIMIT ?"
+            )
+            rows = conn.execute(sql, (query, json.dumps(list(articles)), k)).fetchall()
+        elif article_id is None:
             sql = (
                 "SELECT rowid, -bm25(sentences_fts) FROM sentences_fts WHERE sentences_fts MATCH ?"
                 " ORDER BY bm25(sentences_fts) LIMIT ?"
@@ -737,6 +760,18 @@ class NewsIndex:
             )
             for term in self.lexical_terms(text)
         }
+
+    def _sentence_ids_of(self, article_ids: Sequence[str]) -> list[int]:
+        rows = self.connection.execute(
+            "SELECT id FROM sentences WHERE article_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(article_ids)),),
+        )
+        return [int(row[0]) for row in rows]
+
+    def article_dates(self) -> list[tuple[str, str | None, str | None]]:
+        """Every article's id, source and `published` as stored (for filters by source and date)."""
+        rows = self.connection.execute("SELECT id, source, published FROM articles")
+        return [(row[0], row[1], row[2]) for row in rows]
 
     def sentence_ids(self, article_id: str) -> list[int]:
         """Ids of an article's sentences, in reading order."""

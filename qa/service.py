@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from index.articles import Article, ReadResult, Skipped, read_paths, read_text_payload
@@ -11,8 +12,9 @@ from index.errors import ArticleNotFoundError
 from index.store import ArticleInfo, IngestReport, NewsIndex, Progress, Sentence, Stats
 from qa.conversations import Conversation, Conversations, check_id
 from qa.errors import InvalidQuestionError
+from qa.filters import ArticleDates, Filters, published_at
 from qa.models import Answer, AnswerSet, Context, OtherSource
-from qa.retrieval import Retriever
+from qa.retrieval import Ranked, Retriever
 
 MAX_QUESTION_CHARS = 500
 MAX_K = 20
@@ -48,6 +50,7 @@ class QAService:
         # other outlets' copies of a story (qa.web), shown with its answers
         self.other_sources = other_sources
         self.retriever = retriever or Retriever(index)
+        self.dates = ArticleDates(index)
         self.conversations = Conversations(lambda: index.connection, conversation_idle_seconds)
         self.max_question_chars = max_question_chars
         self.max_k = max_k
@@ -76,13 +79,18 @@ class QAService:
         conversation_id: str | None = None,
         start_conversation: bool = False,
         include_closest: bool = False,
+        source: str | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
     ) -> AnswerSet:
         """The best k sentences for a question, or an abstention.
 
         With a conversation id the question is a follow-up in that conversation; with
         start_conversation and no id, a new conversation is started and its id returned.
+        `source`, `since` and `until` limit the articles searched (before the search).
         """
         question = self._check(question, k)
+        filters = Filters.of(source, since, until)
         if conversation_id is not None:
             check_id(conversation_id)
         elif start_conversation:
@@ -94,7 +102,15 @@ class QAService:
                 article_id = history.focus_article
         if article_id is not None and not self.index.has_article(article_id):
             raise ArticleNotFoundError(f"no article with id {article_id!r}")
-        ranked = self.retriever.rank(question, article_id, history)
+        scope = self.dates.scope(filters) if filters.active else None
+        if scope is not None and (
+            not scope or (article_id is not None and article_id not in scope)
+        ):
+            ranked = Ranked([], [], abstain=True)
+        else:
+            ranked = self._newer_first(
+                self.retriever.rank(question, article_id, history, articles=scope)
+            )
         show = not ranked.abstain or include_closest
         answers = self._answers(ranked.ids[:k], ranked.scores[:k]) if show else []
         if conversation_id is not None:
@@ -107,6 +123,29 @@ class QAService:
             abstained=ranked.abstain,
             answers=answers,
         )
+
+    def _newer_first(self, ranked: Ranked) -> Ranked:
+        """The same sentence in stories of different days matches them equally; the ranker's
+        rank features still order such twins arbitrarily, so the newest story takes the best
+        place among them."""
+        if len(ranked.ids) < 2:
+            return ranked
+        found = self.index.sentences(ranked.ids)
+        places: dict[str, list[int]] = {}
+        for place, sentence_id in enumerate(ranked.ids):
+            if sentence_id in found:
+                text = " ".join(found[sentence_id].text.lower().split())
+                places.setdefault(text, []).append(place)
+        ids = list(ranked.ids)
+        for group in places.values():
+            if len(group) > 1:
+                members = sorted(
+                    (ranked.ids[p] for p in group),
+                    key=lambda i: -_timestamp(found[i].published),
+                )
+                for place, sentence_id in zip(group, members, strict=True):
+                    ids[place] = sentence_id
+        return Ranked(ids, ranked.scores, ranked.abstain)
 
     def more(self, conversation_id: str, k: int = DEFAULT_K) -> AnswerSet:
         """The next k answers to the conversation's last question."""
@@ -210,3 +249,9 @@ def _answer(sentence: Sentence, score: float, also_in: list[OtherSource]) -> Ans
         context=Context(before=sentence.before, after=sentence.after),
         also_in=also_in,
     )
+
+
+def _timestamp(published: str | None) -> float:
+    """Seconds since the epoch of a `published` value; undated stories count as oldest."""
+    when = published_at(published)
+    return when.timestamp() if when is not None else float("-inf")

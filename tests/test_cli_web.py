@@ -68,3 +68,25 @@ def test_feeds_add_list_remove(site: NewsSite) -> None:
     missing = runner.invoke(app, ["feeds", "remove", "1"])
     assert missing.exit_code == 1
     assert "no feed '1'" in missing.stderr
+
+
+@pytest.mark.model
+def test_ask_filters_by_source_and_date(
+    samples_index_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(samples_index_dir, data_dir)
+    monkeypatch.setenv("NEWSQA_DATA_DIR", str(data_dir))
+    question = ["ask", "who condemned the airstrike?", "--json", "--k", "5"]
+    everything = json.loads(runner.invoke(app, question).stdout)
+    assert {a["source"] for a in everything["answers"]} != {"budapest-summit.txt"}
+    only = runner.invoke(app, [*question, "--source", "budapest-summit.txt", "--closest"])
+    assert only.exit_code == 0, only.output
+    answers = json.loads(only.stdout)["answers"]
+    assert answers and {a["source"] for a in answers} == {"budapest-summit.txt"}
+    # the samples carry no dates: a date range leaves nothing to search
+    dated = json.loads(runner.invoke(app, [*question, "--since", "2025-01-01"]).stdout)
+    assert (dated["abstained"], dated["answers"]) == (True, [])
+    bad = runner.invoke(app, [*question, "--until", "soon"])
+    assert bad.exit_code == 1
+    assert "until must be a date like 2025-10-01" in bad.stderr

@@ -89,6 +89,9 @@ async def ask(body: AskRequest, service: Service, state: State) -> AnswerSet:
             conversation_id=body.conversation_id,
             start_conversation=True,
             include_closest=body.include_closest,
+            source=body.source,
+            since=body.since,
+            until=body.until,
         )
     )
     state.metrics.observe(answer_set)

@@ -45,6 +45,7 @@ from qa.web import WebSources
 logger = logging.getLogger(__name__)
 
 CONTEXT_DATA = re.compile(r"^ctx:(\d+)$")
+FILTER = re.compile(r'(?<!\S)(since|until|source):("([^"]+)"|\S+)', re.IGNORECASE)
 # a message that is nothing but a link: from an admin, a page to add
 LINK = re.compile(r"^https?://\S+$", re.IGNORECASE)
 UPLOAD_SUFFIXES = frozenset({".txt", ".md", ".jsonl"})
@@ -62,6 +63,8 @@ HELP = (
     "/article keep asking about the article of the last answer; /article off to leave it\n"
     "/sources the most recent articles\n"
     "/reset forget this conversation\n"
+    "Add <i>since:2025-10-01</i>, <i>until:2025-10-31</i> or <i>source:AFP</i> to a question "
+    "to ask only about those articles.\n"
     "/help this message"
 )
 HELP_GROUP = "\n\nIn a group, mention me or reply to one of my messages."
@@ -215,8 +218,18 @@ class NewsBot:
         await self._send(update, reply)
 
     def _ask(self, question: str, cid: str) -> Reply:
+        question, filters = _filters(question)
+        if not question:
+            return Reply([HINT])
         try:
-            answer_set = self.service.ask(question, k=self.k, conversation_id=cid)
+            answer_set = self.service.ask(
+                question,
+                k=self.k,
+                conversation_id=cid,
+                source=filters.get("source"),
+                since=filters.get("since"),
+                until=filters.get("until"),
+            )
         except NewsqaError as exc:
             return Reply([_sentence(str(exc))])
         return self._answers(answer_set)
@@ -472,6 +485,19 @@ def _sentence(message: str) -> str:
     """A domain error's message as a sentence for the chat."""
     message = render.text(message.strip().rstrip("."))
     return message[:1].upper() + message[1:] + "."
+
+
+def _filters(text: str) -> tuple[str, dict[str, str]]:
+    """`since:2025-10-01`, `until:…` and `source:AFP` (or `source:"Le Monde"`) taken out of a
+    question as filters."""
+    found: dict[str, str] = {}
+
+    def take(match: re.Match[str]) -> str:
+        found[match.group(1).lower()] = match.group(3) or match.group(2)
+        return " "
+
+    rest = FILTER.sub(take, text)
+    return " ".join(rest.split()), found
 
 
 def _strip_mention(text: str, username: str | None) -> str:
