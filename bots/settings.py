@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     conversation_idle_seconds: float = Field(default=7 * 86400.0, gt=0)
     max_question_chars: int = Field(default=500, ge=10)
     max_k: int = Field(default=20, ge=1)
+    max_conversations: int = Field(
+        default=10_000, ge=1, description="Conversations kept per way in; the oldest go first"
+    )
 
     # ---- HTTP API (bots.api) ----
     host: str = "127.0.0.1"

@@ -26,6 +26,7 @@ import pytest
 
 from index.embedding import Encoder
 from index.store import NewsIndex
+from qa.conversations import Owner
 from qa.service import QAService
 from tests.conftest import REPO
 from tests.telegram_fakes import check_telegram_html, visible_text
@@ -261,7 +262,7 @@ def test_the_bot_process_answers_follow_ups_and_stops_on_sigterm(
 
     # both questions are turns of the chat's one conversation, persisted beside the index
     service = QAService(NewsIndex(data_dir, encoder))
-    conversation = service.conversation(f"telegram-{CHAT}")
+    conversation = service.conversation(f"telegram-{CHAT}", owner=Owner.TELEGRAM)
     assert [t.question for t in conversation.turns] == [
         "What did Trump and Putin agree on?",
         "where will they meet?",

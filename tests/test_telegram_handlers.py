@@ -21,6 +21,7 @@ from bots.telegram.app import COMMANDS, BotApplication, build_application
 from bots.telegram.ratelimit import RateLimiter
 from index.articles import Article
 from index.store import NewsIndex
+from qa.conversations import Owner
 from qa.service import QAService
 from tests.fakes import FakeEncoder
 from tests.telegram_fakes import (
@@ -134,7 +135,7 @@ def test_a_question_with_markup_in_it_is_answered_with_valid_html(
     check_telegram_html(api.sent()[0]["text"])
     assert api.methods() == ["getMe", "sendChatAction", "sendMessage"]
     # the engine recorded the question in this chat's conversation
-    turns = service.conversation("telegram-501").turns
+    turns = service.conversation("telegram-501", owner=Owner.TELEGRAM).turns
     assert [t.question for t in turns] == [" ".join(QUESTION.split())]
 
 
@@ -214,7 +215,7 @@ def test_more_context_article_and_reset(make_bot: Factory, service: QAService) -
     )
     assert reset == message("Forgotten. Ask me something new.")
     assert nothing == message("Ask me a question first.")
-    assert service.conversation("telegram-501").turns == []
+    assert service.conversation("telegram-501", owner=Owner.TELEGRAM).turns == []
 
 
 def test_article_focus_keeps_answers_in_one_article_until_off(

@@ -99,6 +99,7 @@ def test_ask_see_the_quote_highlighted_and_follow_up(
 
     first = _ask(page, "where will they meet?")
     assert "conversation_id" not in first["sent"]
+    assert first["sent"]["start_conversation"] is True
     conversation = first["conversation_id"]
     highlighted = page.locator(".answer mark", has_text="Budapest").first
     highlighted.wait_for()

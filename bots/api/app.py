@@ -30,7 +30,7 @@ from index.errors import (
     ModelMismatchError,
     NewsqaError,
 )
-from qa.errors import InvalidQuestionError
+from qa.errors import ConversationNotFoundError, InvalidQuestionError
 from qa.service import QAService
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def _validation(loc: tuple[str, ...], message: str, kind: str) -> JSONResponse:
 
 _STATUS: list[tuple[type[Exception], int]] = [
     (ArticleNotFoundError, 404),
+    (ConversationNotFoundError, 404),
     (JobNotFoundError, 404),
     (IndexBusyError, 409),
     (UploadTooLargeError, 413),

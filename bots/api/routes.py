@@ -41,6 +41,7 @@ from bots.api.schemas import (
 from index.articles import Article, Skipped, article_from_record
 from index.errors import InvalidArticleError
 from index.store import Stats
+from qa.conversations import Owner
 from qa.models import AnswerSet
 from qa.service import IngestOutcome
 
@@ -57,6 +58,11 @@ def _problem(description: str) -> dict[str, Any]:
 
 NOT_READY: Responses = {503: _problem("The model and index are still loading.")}
 NOT_FOUND: Responses = {404: _problem("No such article.")}
+NO_CONVERSATION: Responses = {
+    404: _problem("No such conversation (never started here, forgotten or expired).")
+}
+ASK_NOT_FOUND: Responses = {404: _problem("No such article, or no such conversation.")}
+FOCUS_NOT_FOUND: Responses = {404: _problem("No such conversation, or no such article.")}
 INVALID: Responses = {422: {"description": "The request is invalid (see `detail`)."}}
 WRITE: Responses = {401: _problem("Missing or wrong X-API-Key."), **NOT_READY}
 
@@ -71,13 +77,14 @@ _article_list: TypeAdapter[list[ArticleIn]] = TypeAdapter(list[ArticleIn])
     "/ask",
     response_model=AnswerSet,
     tags=["questions"],
-    responses={**NOT_FOUND, **INVALID, **NOT_READY},
+    responses={**ASK_NOT_FOUND, **INVALID, **NOT_READY},
 )
 async def ask(body: AskRequest, service: Service, state: State) -> AnswerSet:
     """The best sentences for a question, quoted, or an abstention.
 
-    Without `conversation_id` a new conversation is started and its id returned; send it back
-    with follow-ups. Conversations expire after an idle time.
+    Nothing is stored unless `start_conversation` is true: then the answer carries a new
+    `conversation_id`; send it back with follow-ups. Only ids this API gave out are accepted;
+    conversations expire after an idle time.
     """
     answer_set = await run_in_threadpool(
         partial(
@@ -86,8 +93,9 @@ async def ask(body: AskRequest, service: Service, state: State) -> AnswerSet:
             k=body.k,
             article_id=body.article_id,
             conversation_id=body.conversation_id,
-            start_conversation=True,
+            start_conversation=body.start_conversation,
             include_closest=body.include_closest,
+            owner=Owner.API,
         )
     )
     state.metrics.observe(answer_set)
@@ -101,22 +109,24 @@ ConversationId = Annotated[str, PathParam(pattern=CONVERSATION_ID_PATTERN)]
     "/conversations/{conversation_id}/more",
     response_model=AnswerSet,
     tags=["questions"],
-    responses={**INVALID, **NOT_READY},
+    responses={**NO_CONVERSATION, **INVALID, **NOT_READY},
 )
 async def more(conversation_id: ConversationId, body: MoreRequest, service: Service) -> AnswerSet:
     """The next answers to the conversation's last question (empty when there are no more)."""
-    return await run_in_threadpool(service.more, conversation_id, body.k)
+    return await run_in_threadpool(partial(service.more, conversation_id, body.k, owner=Owner.API))
 
 
 @router.put(
     "/conversations/{conversation_id}/focus",
     response_model=FocusOut,
     tags=["questions"],
-    responses={**NOT_FOUND, **INVALID, **NOT_READY},
+    responses={**FOCUS_NOT_FOUND, **INVALID, **NOT_READY},
 )
 async def focus(conversation_id: ConversationId, body: FocusRequest, service: Service) -> FocusOut:
     """Keep a conversation on one article, or (`null`) on every article again."""
-    await run_in_threadpool(service.focus, conversation_id, body.article_id)
+    await run_in_threadpool(
+        partial(service.focus, conversation_id, body.article_id, owner=Owner.API)
+    )
     return FocusOut(conversation_id=conversation_id, article_id=body.article_id)
 
 
@@ -124,11 +134,11 @@ async def focus(conversation_id: ConversationId, body: FocusRequest, service: Se
     "/conversations/{conversation_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["questions"],
-    responses={**INVALID, **NOT_READY},
+    responses={**NO_CONVERSATION, **INVALID, **NOT_READY},
 )
 async def forget(conversation_id: ConversationId, service: Service) -> Response:
     """Forget a conversation."""
-    await run_in_threadpool(service.reset, conversation_id)
+    await run_in_threadpool(partial(service.reset, conversation_id, owner=Owner.API))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
