@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bots.api.auth import admin_key
 from bots.api.deps import ApiState, NotReadyError, ServiceLoader, UnauthorizedError
 from bots.api.jobs import JobNotFoundError, Jobs
+from bots.api.ratelimit import RateLimitedError
 from bots.api.routes import STATIC, UnsupportedMediaError, UploadTooLargeError, router
 from bots.api.schemas import Problem
 from bots.settings import Settings, get_settings
@@ -79,6 +80,10 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         return _validation(("body",), str(exc), "invalid_article")
     if isinstance(exc, JobNotFoundError):
         return _problem(404, f"no job with id {exc}")
+    if isinstance(exc, RateLimitedError):
+        response = _problem(429, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     for kind, status in _STATUS:
         if isinstance(exc, kind):
             response = _problem(status, str(exc))
@@ -221,6 +226,7 @@ def create_app(
         JobNotFoundError,
         UploadTooLargeError,
         UnsupportedMediaError,
+        RateLimitedError,
     ):
         app.add_exception_handler(kind, _domain_error)
     Instrumentator(

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from bots.api.auth import key_matches
 from bots.api.jobs import Jobs
 from bots.api.metrics import Metrics
+from bots.api.ratelimit import ClientLimits
 from bots.settings import Settings
 from index.store import Stats
 from qa.service import QAService
@@ -43,11 +44,13 @@ class ApiState:
     key: SecretStr
     jobs: Jobs
     metrics: Metrics = field(init=False)
+    limits: ClientLimits = field(init=False)
     service: QAService | None = None
     load_error: str | None = None
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self._stats)
+        self.limits = ClientLimits(self.settings.rate_limit)
 
     def _stats(self) -> Stats | None:
         return None if self.service is None else self.service.stats()
@@ -72,6 +75,15 @@ def get_service(state: State) -> QAService:
 
 
 Service = Annotated[QAService, Depends(get_service)]
+
+
+def rate_limit(request: Request, state: State) -> None:
+    """429 for a client address over NEWSQA_RATE_LIMIT (the peer address: behind a proxy, run
+    uvicorn with --forwarded-allow-ips so that it is the client's)."""
+    state.limits.check(request.client.host if request.client is not None else "unknown")
+
+
+Limited = Depends(rate_limit)
 
 _api_key = APIKeyHeader(
     name="X-API-Key",

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from bots.api.deps import Admin, Service, State
+from bots.api.deps import Admin, Limited, Service, State
 from bots.api.jobs import Job
 from bots.api.metrics import CONTENT_TYPE
 from bots.api.schemas import (
@@ -65,6 +65,18 @@ ASK_NOT_FOUND: Responses = {404: _problem("No such article, or no such conversat
 FOCUS_NOT_FOUND: Responses = {404: _problem("No such conversation, or no such article.")}
 INVALID: Responses = {422: {"description": "The request is invalid (see `detail`)."}}
 WRITE: Responses = {401: _problem("Missing or wrong X-API-Key."), **NOT_READY}
+LIMITED: Responses = {
+    429: {
+        "model": Problem,
+        "description": "Too many requests from this address (NEWSQA_RATE_LIMIT).",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until a request from this address is accepted again.",
+                "schema": {"type": "integer"},
+            }
+        },
+    }
+}
 
 router = APIRouter()
 _article_list: TypeAdapter[list[ArticleIn]] = TypeAdapter(list[ArticleIn])
@@ -77,7 +89,8 @@ _article_list: TypeAdapter[list[ArticleIn]] = TypeAdapter(list[ArticleIn])
     "/ask",
     response_model=AnswerSet,
     tags=["questions"],
-    responses={**ASK_NOT_FOUND, **INVALID, **NOT_READY},
+    dependencies=[Limited],
+    responses={**LIMITED, **ASK_NOT_FOUND, **INVALID, **NOT_READY},
 )
 async def ask(body: AskRequest, service: Service, state: State) -> AnswerSet:
     """The best sentences for a question, quoted, or an abstention.
@@ -109,7 +122,8 @@ ConversationId = Annotated[str, PathParam(pattern=CONVERSATION_ID_PATTERN)]
     "/conversations/{conversation_id}/more",
     response_model=AnswerSet,
     tags=["questions"],
-    responses={**NO_CONVERSATION, **INVALID, **NOT_READY},
+    dependencies=[Limited],
+    responses={**LIMITED, **NO_CONVERSATION, **INVALID, **NOT_READY},
 )
 async def more(conversation_id: ConversationId, body: MoreRequest, service: Service) -> AnswerSet:
     """The next answers to the conversation's last question (empty when there are no more)."""
@@ -120,7 +134,8 @@ async def more(conversation_id: ConversationId, body: MoreRequest, service: Serv
     "/conversations/{conversation_id}/focus",
     response_model=FocusOut,
     tags=["questions"],
-    responses={**FOCUS_NOT_FOUND, **INVALID, **NOT_READY},
+    dependencies=[Limited],
+    responses={**LIMITED, **FOCUS_NOT_FOUND, **INVALID, **NOT_READY},
 )
 async def focus(conversation_id: ConversationId, body: FocusRequest, service: Service) -> FocusOut:
     """Keep a conversation on one article, or (`null`) on every article again."""
@@ -134,7 +149,8 @@ async def focus(conversation_id: ConversationId, body: FocusRequest, service: Se
     "/conversations/{conversation_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["questions"],
-    responses={**NO_CONVERSATION, **INVALID, **NOT_READY},
+    dependencies=[Limited],
+    responses={**LIMITED, **NO_CONVERSATION, **INVALID, **NOT_READY},
 )
 async def forget(conversation_id: ConversationId, service: Service) -> Response:
     """Forget a conversation."""
@@ -155,14 +171,24 @@ def _stats_out(stats: Stats) -> StatsOut:
     )
 
 
-@router.get("/stats", response_model=StatsOut, tags=["articles"], responses={**NOT_READY})
+@router.get(
+    "/stats",
+    response_model=StatsOut,
+    tags=["articles"],
+    dependencies=[Limited],
+    responses={**LIMITED, **NOT_READY},
+)
 async def stats(service: Service) -> StatsOut:
     """What the index holds."""
     return _stats_out(await run_in_threadpool(service.stats))
 
 
 @router.get(
-    "/articles", response_model=ArticlePage, tags=["articles"], responses={**INVALID, **NOT_READY}
+    "/articles",
+    response_model=ArticlePage,
+    tags=["articles"],
+    dependencies=[Limited],
+    responses={**LIMITED, **INVALID, **NOT_READY},
 )
 async def list_articles(
     service: Service,
@@ -183,7 +209,8 @@ async def list_articles(
     "/articles/{article_id:path}",
     response_model=ArticleDetail,
     tags=["articles"],
-    responses={**NOT_FOUND, **NOT_READY},
+    dependencies=[Limited],
+    responses={**LIMITED, **NOT_FOUND, **NOT_READY},
 )
 async def get_article(article_id: str, service: Service) -> ArticleDetail:
     """An article with its text and its sentences in reading order."""
@@ -374,7 +401,8 @@ async def rebuild(service: Service, state: State) -> JobOut:
     "/index/jobs/{job_id}",
     response_model=JobOut,
     tags=["index"],
-    responses={404: _problem("No such job (or it was forgotten).")},
+    dependencies=[Limited],
+    responses={**LIMITED, 404: _problem("No such job (or it was forgotten).")},
 )
 async def get_job(job_id: str, state: State) -> JobOut:
     """A rebuild job's progress and outcome."""
