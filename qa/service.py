@@ -66,6 +66,11 @@ class QAService:
     # ---- questions ----------------------------------------------------------------------
 
     def _check(self, question: str, k: int) -> str:
+        if not _is_text(question):
+            raise InvalidQuestionError(
+                "the question contains a character that is not text (a lone UTF-16 surrogate "
+                "such as \\ud800); send plain UTF-8 text"
+            )
         question = " ".join(question.split())
         if not question:
             raise InvalidQuestionError("the question is empty")
@@ -104,8 +109,7 @@ class QAService:
             history = Conversation(self.conversations.new_id())
         if history is not None and article_id is None:
             article_id = history.focus_article
-        if article_id is not None and not self.index.has_article(article_id):
-            raise ArticleNotFoundError(f"no article with id {article_id!r}")
+        self._check_article(article_id)
         ranked = self.retriever.rank(question, article_id, history)
         show = not ranked.abstain or include_closest
         answers = self._answers(ranked.ids[:k], ranked.scores[:k]) if show else []
@@ -122,6 +126,13 @@ class QAService:
             abstained=ranked.abstain,
             answers=answers,
         )
+
+    def _check_article(self, article_id: str | None) -> None:
+        """ArticleNotFoundError unless the article exists (an id that is not text cannot)."""
+        if article_id is not None and not (
+            _is_text(article_id) and self.index.has_article(article_id)
+        ):
+            raise ArticleNotFoundError(f"no article with id {article_id!r}")
 
     def _find(self, conversation_id: str, owner: Owner) -> Conversation:
         """The owner's conversation; unknown ids are new ones unless the owner only gets ids
@@ -191,8 +202,7 @@ class QAService:
     ) -> None:
         """Keep a conversation on one article (None: on everything)."""
         self._find(conversation_id, owner)
-        if article_id is not None and not self.index.has_article(article_id):
-            raise ArticleNotFoundError(f"no article with id {article_id!r}")
+        self._check_article(article_id)
         self.conversations.set_focus(conversation_id, article_id, owner)
 
     def conversation(self, conversation_id: str, *, owner: Owner = Owner.LOCAL) -> Conversation:
@@ -247,6 +257,16 @@ class QAService:
     def article(self, article_id: str) -> tuple[Article, list[Sentence]]:
         """An article and its sentences."""
         return self.index.article(article_id)
+
+
+def _is_text(value: str) -> bool:
+    """False for strings holding lone surrogates (JSON's "\\ud800"), which no encoder,
+    tokenizer or database takes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _answer(sentence: Sentence, score: float) -> Answer:

@@ -386,12 +386,10 @@ def test_upload_jsonl_reports_bad_lines(client: TestClient) -> None:
     assert "invalid JSON" in report["skipped"][0]["reason"]
 
 
-def test_upload_of_another_kind_of_file_is_skipped_with_the_reason(client: TestClient) -> None:
-    report = client.post(
-        "/articles", files={"file": ("scan.pdf", b"%PDF-1.4")}, headers=AUTH
-    ).json()
-    assert report["added"] == []
-    assert "unsupported file type .pdf" in report["skipped"][0]["reason"]
+def test_upload_of_another_kind_of_file_is_415_with_the_reason(client: TestClient) -> None:
+    response = client.post("/articles", files={"file": ("scan.pdf", b"%PDF-1.4")}, headers=AUTH)
+    assert response.status_code == 415
+    assert response.json()["detail"].startswith("unsupported file type .pdf")
 
 
 def test_upload_without_a_file_is_422(client: TestClient) -> None:

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bots.api import edge
 from bots.api.auth import admin_key
 from bots.api.deps import ApiState, NotReadyError, ServiceLoader, UnauthorizedError
 from bots.api.jobs import JobNotFoundError, Jobs
@@ -47,12 +48,14 @@ def _load(settings: Settings) -> QAService:
 
 
 def _problem(status: int, detail: str) -> JSONResponse:
-    return JSONResponse(Problem(detail=detail).model_dump(), status_code=status)
+    return edge.problem(status, Problem(detail=detail).detail)
 
 
 def _validation(loc: tuple[str, ...], message: str, kind: str) -> JSONResponse:
     """Domain validation errors use FastAPI's 422 shape, so clients parse one kind of 422."""
-    return JSONResponse({"detail": [{"loc": loc, "msg": message, "type": kind}]}, status_code=422)
+    return edge.SafeJSONResponse(
+        {"detail": [{"loc": loc, "msg": message, "type": kind}]}, status_code=422
+    )
 
 
 _STATUS: list[tuple[type[Exception], int]] = [
@@ -211,6 +214,7 @@ def create_app(
         version="0.1.0",
         summary="Questions answered with sentences quoted from news articles.",
         lifespan=lifespan,
+        default_response_class=edge.SafeJSONResponse,
         responses={
             400: {"model": Problem, "description": "The body is not valid JSON."},
             413: {"model": Problem, "description": "The request body is too large."},
@@ -219,6 +223,7 @@ def create_app(
     app.state.api = state
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    edge.install(app)
     app.add_exception_handler(NewsqaError, _domain_error)
     for kind in (
         NotReadyError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -38,7 +38,7 @@ from bots.api.schemas import (
     SkippedOut,
     StatsOut,
 )
-from index.articles import Article, Skipped, article_from_record
+from index.articles import SUFFIXES, Article, Skipped, article_from_record
 from index.errors import InvalidArticleError
 from index.store import Stats
 from qa.conversations import Owner
@@ -271,16 +271,33 @@ def _invalid(loc: tuple[str | int, ...], message: str, kind: str = "value_error"
     return RequestValidationError([{"loc": loc, "msg": message, "type": kind}])
 
 
+NOT_TEXT_REASON = "it holds a lone UTF-16 surrogate (such as \\ud800), which is not a character"
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _records(parsed: ArticleIn | list[ArticleIn]) -> tuple[list[Article], list[Skipped]]:
     many = isinstance(parsed, list)
     items = parsed if isinstance(parsed, list) else [parsed]
     articles: list[Article] = []
     skipped: list[Skipped] = []
     for i, item in enumerate(items):
+        where = f"body[{i}]" if many else "body"
+        record = item.model_dump()
+        bad = [k for k, v in record.items() if isinstance(v, str) and not _is_text(v)]
+        if bad:
+            skipped.append(Skipped(where, f"{bad[0]} is not text: {NOT_TEXT_REASON}"))
+            continue
         try:
-            articles.append(article_from_record(item.model_dump()))
+            articles.append(article_from_record(record))
         except InvalidArticleError as exc:
-            skipped.append(Skipped(f"body[{i}]" if many else "body", str(exc)))
+            skipped.append(Skipped(where, str(exc)))
     return articles, skipped
 
 
@@ -293,7 +310,15 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
         payload = await upload.read(limit + 1)
     if len(payload) > limit:
         raise UploadTooLargeError(f"the uploaded file is larger than the limit of {limit} bytes")
-    return upload.filename or "upload", payload
+    name = upload.filename or "upload"
+    suffix = PurePath(name).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UnsupportedMediaError(
+            f"unsupported file type {suffix or '(none)'}: upload a "
+            + ", ".join(sorted(SUFFIXES))
+            + " file"
+        )
+    return name, payload
 
 
 @router.post(
@@ -305,7 +330,10 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
     responses={
         **WRITE,
         413: _problem("The body or the uploaded file is too large."),
-        415: _problem("The body is neither JSON nor a multipart upload."),
+        415: _problem(
+            "The body is neither JSON nor a multipart upload, or the file is of a type that is "
+            "not read (only .txt, .md, .json and .jsonl are)."
+        ),
         **INVALID,
     },
 )
@@ -325,6 +353,10 @@ async def add_articles(request: Request, service: Service, state: State) -> Inge
             data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise _invalid(("body",), f"invalid JSON: {exc}", "json_invalid") from None
+        except RecursionError:
+            raise _invalid(
+                ("body",), "invalid JSON: nested too deeply to read", "json_invalid"
+            ) from None
         try:
             # Validate as what it is, so errors name the list index or the field, not the union.
             parsed: ArticleIn | list[ArticleIn] = (
