@@ -32,5 +32,8 @@ def is_disk_full(exc: BaseException) -> bool:
             or "database or disk is full" in str(current)
         ):
             return True
+        # FAISS and other C++ writers report the C library's words in a RuntimeError.
+        if isinstance(current, RuntimeError) and "No space left on device" in str(current):
+            return True
         current = current.__cause__ or current.__context__
     return False

@@ -16,9 +16,10 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bots.api import edge
+from bots.api import deps, edge
 from bots.api.auth import admin_key
 from bots.api.deps import ApiState, NotReadyError, ServiceLoader, UnauthorizedError
+from bots.api.disk import DiskFullError
 from bots.api.jobs import JobNotFoundError, Jobs
 from bots.api.ratelimit import RateLimitedError
 from bots.api.routes import STATIC, UnsupportedMediaError, UploadTooLargeError, router
@@ -32,7 +33,7 @@ from index.errors import (
     ModelMismatchError,
     NewsqaError,
 )
-from qa.errors import ConversationNotFoundError, InvalidQuestionError
+from qa.errors import ConversationNotFoundError, InvalidQuestionError, is_disk_full
 from qa.service import QAService
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (ModelMismatchError, 503),
     (IndexCorruptError, 503),
     (NotReadyError, 503),
+    (DiskFullError, 507),
 ]
 
 
@@ -93,6 +95,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
             if isinstance(exc, NotReadyError) and exc.retry_after is not None:
                 response.headers["Retry-After"] = str(exc.retry_after)
             return response
+    if is_disk_full(exc):
+        return _problem(507, f"disk full: nothing can be written now ({exc})")
     log.error("unmapped engine error on %s: %s", request.url.path, exc)
     return _problem(400, str(exc))
 
@@ -169,22 +173,41 @@ def create_app(
     """The app. With a service, that one is served; otherwise the lifespan loads the configured
     model and index in the background (readyz says 503 until then)."""
     settings = settings or get_settings()
-    state = ApiState(settings=settings, key=admin_key(settings), jobs=Jobs(settings.jobs_kept))
+    try:
+        key = admin_key(settings)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        # Start anyway and answer questions; the key is made on the first write that has room.
+        log.warning("disk full: the generated admin key cannot be saved yet (%s)", exc)
+        key = None
+    state = ApiState(settings=settings, key=key, jobs=Jobs(settings.jobs_kept))
     load = loader or _load
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[Any]] = []
 
-        async def start() -> None:
+        async def attempt() -> QAService | None:
             try:
                 ready = service if service is not None else await asyncio.to_thread(load, settings)
                 # Read the vectors now, not on the first question.
                 await asyncio.to_thread(ready.index.load)
             except Exception as exc:
+                if is_disk_full(exc):
+                    # Freeing space is enough: the load is tried again, no restart needed.
+                    log.warning("disk full: cannot load from %s (%s)", settings.data_dir, exc)
+                    state.load_error = f"disk full: cannot load from {settings.data_dir}"
+                    state.load_retrying = True
+                    return None
                 log.exception("loading the model and index failed")
                 state.load_error = f"loading failed: {exc}"
-                return
+                state.load_retrying = False
+                return None
+            return ready
+
+        def serve(ready: QAService) -> None:
+            state.load_error, state.load_retrying = None, False
             state.service = ready
             tasks.append(
                 asyncio.create_task(
@@ -195,8 +218,23 @@ def create_app(
             )
             log.info("ready: %s", ready.index.data_dir)
 
+        async def keep_trying(ready: QAService | None) -> None:
+            while ready is None and state.load_retrying:
+                await asyncio.sleep(deps.LOAD_RETRY_SECONDS)
+                ready = await attempt()
+            if ready is not None:
+                serve(ready)
+
+        async def start() -> None:
+            await keep_trying(await attempt())
+
         if service is not None:
-            await start()
+            # A given service is loaded at once, so tests and callers get a ready app.
+            ready = await attempt()
+            if ready is not None:
+                serve(ready)
+            elif state.load_retrying:
+                tasks.append(asyncio.create_task(keep_trying(None)))
         else:
             tasks.append(asyncio.create_task(start()))
         try:
@@ -232,6 +270,7 @@ def create_app(
         UploadTooLargeError,
         UnsupportedMediaError,
         RateLimitedError,
+        DiskFullError,
     ):
         app.add_exception_handler(kind, _domain_error)
     Instrumentator(

@@ -16,7 +16,8 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from bots.api.deps import Admin, Limited, Service, State
+from bots.api.deps import Admin, Limited, Service, State, Writable
+from bots.api.disk import write_problem
 from bots.api.jobs import Job
 from bots.api.metrics import CONTENT_TYPE
 from bots.api.schemas import (
@@ -64,7 +65,11 @@ NO_CONVERSATION: Responses = {
 ASK_NOT_FOUND: Responses = {404: _problem("No such article, or no such conversation.")}
 FOCUS_NOT_FOUND: Responses = {404: _problem("No such conversation, or no such article.")}
 INVALID: Responses = {422: {"description": "The request is invalid (see `detail`)."}}
-WRITE: Responses = {401: _problem("Missing or wrong X-API-Key."), **NOT_READY}
+WRITE: Responses = {
+    401: _problem("Missing or wrong X-API-Key."),
+    **NOT_READY,
+    507: _problem("The disk is full: nothing can be written until space is freed."),
+}
 LIMITED: Responses = {
     429: {
         "model": Problem,
@@ -325,7 +330,7 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
     "/articles",
     response_model=IngestOut,
     tags=["articles"],
-    dependencies=[Admin],
+    dependencies=[Admin, Writable],
     openapi_extra=_INGEST_BODY,
     responses={
         **WRITE,
@@ -388,7 +393,7 @@ async def add_articles(request: Request, service: Service, state: State) -> Inge
     "/articles/{article_id:path}",
     response_model=RemovedOut,
     tags=["articles"],
-    dependencies=[Admin],
+    dependencies=[Admin, Writable],
     responses={**WRITE, **NOT_FOUND},
 )
 async def remove_article(article_id: str, service: Service) -> RemovedOut:
@@ -419,7 +424,7 @@ def _job_out(job: Job) -> JobOut:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
     tags=["index"],
-    dependencies=[Admin],
+    dependencies=[Admin, Writable],
     responses={**WRITE, 409: _problem("A rebuild or another write is already running.")},
 )
 async def rebuild(service: Service, state: State) -> JobOut:
@@ -454,13 +459,22 @@ async def healthz() -> Health:
     "/readyz",
     response_model=Health,
     tags=["operations"],
-    responses={503: {"model": Health, "description": "The index is not loaded (yet)."}},
+    responses={
+        503: {
+            "model": Health,
+            "description": "The index is not loaded (yet): loading, retrying after a full disk, "
+            "or failed.",
+        }
+    },
 )
 async def readyz(state: State) -> Any:
-    """Ready once the model and index are loaded."""
+    """Ready once the model and index are loaded: `ok`, or `degraded` (still answering
+    questions) when the data directory cannot take writes, with the reason in `detail`."""
     if state.service is not None:
-        return Health(status="ok")
-    body = Health(status="failed" if state.load_error else "loading", detail=state.load_error)
+        problem = await run_in_threadpool(write_problem, state.settings.data_dir)
+        return Health(status="ok" if problem is None else "degraded", detail=problem)
+    failed = state.load_error is not None and not state.load_retrying
+    body = Health(status="failed" if failed else "loading", detail=state.load_error)
     return JSONResponse(body.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
 

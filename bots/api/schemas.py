@@ -173,5 +173,7 @@ class JobOut(BaseModel):
 class Health(BaseModel):
     """Liveness or readiness."""
 
-    status: Literal["ok", "loading", "failed"]
+    status: Literal["ok", "degraded", "loading", "failed"] = Field(
+        description="degraded: questions are answered but nothing can be written (see detail)"
+    )
     detail: str | None = None
