@@ -23,7 +23,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import TelegramError
+from telegram.error import NetworkError, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -419,6 +419,12 @@ class NewsBot:
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure and tell the user, rather than leave them waiting."""
+        if update is None and isinstance(context.error, NetworkError):
+            # polling lost the Bot API: PTB polls again with backoff; one line, no traceback
+            logger.warning(
+                "cannot reach the Telegram Bot API while polling: %s; trying again", context.error
+            )
+            return
         update_id = update.update_id if isinstance(update, Update) else None
         logger.error("handling update %s failed", update_id, exc_info=context.error)
         if isinstance(update, Update) and update.effective_chat is not None:
