@@ -142,6 +142,8 @@ class Conversations:
 
     def _create(self) -> None:
         conn = self._connection()
+        if "owner" in {r[1] for r in conn.execute("PRAGMA table_info(turns)")}:
+            return  # already in place: no write lock taken, so readers start beside a writer
         conn.execute("BEGIN IMMEDIATE")
         try:
             columns = {r[1] for r in conn.execute("PRAGMA table_info(conversations)")}

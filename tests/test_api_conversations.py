@@ -118,3 +118,13 @@ def test_forgetting_a_conversation_makes_it_unknown(client: TestClient) -> None:
     assert client.delete(f"/conversations/{conversation}").status_code == 204
     assert client.delete(f"/conversations/{conversation}").status_code == 404
     assert client.post(f"/conversations/{conversation}/more", json={}).status_code == 404
+
+
+def test_the_cap_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bots.wiring import build_service
+
+    monkeypatch.setenv("NEWSQA_MAX_CONVERSATIONS", "5")
+    service = build_service(Settings(), FakeEncoder(), tmp_path / "wired")
+    assert service.conversations.max_count == 5
+    monkeypatch.delenv("NEWSQA_MAX_CONVERSATIONS")
+    assert Settings().max_conversations == 10_000
