@@ -129,10 +129,9 @@ def list_articles(
     for item in items:
         # the parsed date where there is one, else the text as given, marked as not a date
         when = (item.published_at or "")[:10] or (f"({item.published})" if item.published else "-")
-        typer.echo(
-            f"{item.id}  {when}  {item.sentences:>4} sentences  "
-            f"{item.title}" + (f"  · {item.source}" if item.source else "")
-        )
+        source = f" · {item.source}" if item.source else ""
+        count = f"{item.sentences} sentence" + ("" if item.sentences == 1 else "s")
+        typer.echo(f"{item.id}  {when}  {item.title}{source}  ({count})")
     shown = f"{offset + 1}-{offset + len(items)}" if items else "none"
     typer.echo(f"{shown} of {total} articles", err=True)
 
