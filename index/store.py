@@ -59,12 +59,12 @@ class Sentence:
     source: str | None
     url: str | None
     published: str | None
-    published_at: str | None  # `published` as ISO 8601 UTC, None when it is not a date
     before: str | None
     after: str | None
     before_id: int | None
     after_id: int | None
     article_sentences: int
+    published_at: str | None = None  # `published` as ISO 8601 UTC, None when it is not a date
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +76,9 @@ class ArticleInfo:
     source: str | None
     url: str | None
     published: str | None
-    published_at: str | None  # `published` as ISO 8601 UTC, None when it is not a date
     ingested_at: float
     sentences: int
+    published_at: str | None = None  # `published` as ISO 8601 UTC, None when it is not a date
 
 
 @dataclass(slots=True)
