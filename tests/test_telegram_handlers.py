@@ -537,6 +537,9 @@ def test_add_again_with_the_same_title_replaces_the_pasted_article(
         message_update("/add Ocean report\nThe ocean rover found dolphins near the reef.", ADMIN),
     )
     first, second = api.sent()
+    assert first == message(
+        "Added 1 article, replaced 0, 0 unchanged (1 sentence embedded).", ADMIN
+    )
     assert second == message(
         "Added 0 articles, replaced 1, 0 unchanged (1 sentence embedded).", ADMIN
     )
