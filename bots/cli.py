@@ -94,6 +94,8 @@ def ingest(
     for verb, ids in (("added", report.added), ("replaced", report.replaced)):
         for article_id in ids:
             typer.echo(f"{verb} {article_id}  {outcome.titles.get(article_id, '')}".rstrip())
+    for old, new in outcome.superseded.items():
+        typer.echo(f"replaced {old} by {new}  {outcome.titles.get(new, '')}".rstrip())
     for warning in outcome.warnings:
         typer.echo(f"warning {warning}", err=True)
     for skipped in outcome.skipped:

@@ -11,6 +11,7 @@ from index.articles import (
     Article,
     ReadResult,
     Skipped,
+    content_id,
     read_paths,
     read_text_payload,
 )
@@ -34,6 +35,8 @@ class IngestOutcome:
     skipped: list[Skipped]
     warnings: list[Skipped] = field(default_factory=list)
     titles: dict[str, str] = field(default_factory=dict)  # of the articles read, by id
+    # ids of earlier copies known by their content, removed now: old id -> the article's id
+    superseded: dict[str, str] = field(default_factory=dict)
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -168,7 +171,23 @@ class QAService:
         """Ingest what a reader found, carrying along what it skipped."""
         report = self.index.ingest(read.articles, progress)
         titles = {article.id: article.title for article in read.articles}
-        return IngestOutcome(report, read.skipped, read.warnings, titles)
+        superseded = self._drop_content_ids(read.articles)
+        return IngestOutcome(report, read.skipped, read.warnings, titles, superseded)
+
+    def _drop_content_ids(self, articles: Sequence[Article]) -> dict[str, str]:
+        """Before files were known by their path, an article was known by a hash of its
+        content: that copy goes once the same article is in under its stable id."""
+        dropped: dict[str, str] = {}
+        for article in articles:
+            old = content_id(article.title, article.text)
+            if old == article.id or not self.index.has_article(old):
+                continue
+            try:
+                self.index.remove(old)
+            except ArticleNotFoundError:  # another writer removed it first
+                continue
+            dropped[old] = article.id
+        return dropped
 
     def ingest_paths(
         self, paths: Iterable[Path], progress: Progress = _no_progress

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from index.articles import Article, content_id
 from index.store import NewsIndex
 from qa.service import QAService
 from tests.fakes import FakeEncoder
@@ -40,3 +41,21 @@ def test_re_ingesting_an_edited_file_replaces_its_sentences(
     assert second.titles == {first.report.added[0]: "Harbour news"}
     assert service.stats().articles == 1
     assert _texts(service) == ["The harbour reopened.", "Ships sailed."]
+
+
+def test_a_copy_known_by_its_content_goes_when_its_file_comes_in_again(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    story = tmp_path / "harbour.txt"
+    story.write_text("Harbour news\nThe harbour was closed.\n", encoding="utf-8")
+    service = QAService(NewsIndex(tmp_path / "data", fake_encoder))
+    # as an index built before files were known by their path holds it
+    legacy = content_id("Harbour news", "The harbour was closed.\n")
+    service.ingest(
+        [Article(legacy, "Harbour news", "The harbour was closed.\n", source="harbour.txt")]
+    )
+    outcome = service.ingest_paths([story])
+    [new_id] = outcome.report.added
+    assert outcome.superseded == {legacy: new_id}
+    assert [info.id for info in service.articles()[0]] == [new_id]
+    assert _texts(service) == ["The harbour was closed."]
