@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -125,8 +126,11 @@ def canonical_url(url: str) -> str | None:
         for name, _ in parse_qsl(parts.query, keep_blank_values=True)
         if name.lower() in _TRACKING_PARAMS or name.lower().startswith(_TRACKING_PREFIXES)
     ]
-    cleaned = url_query_cleaner(url.strip(), tracking, remove=True) if tracking else url.strip()
-    canonical = canonicalize_url(cleaned, keep_blank_values=True, keep_fragments=False)
+    try:
+        cleaned = url_query_cleaner(url.strip(), tracking, remove=True) if tracking else url
+        canonical = canonicalize_url(cleaned.strip(), keep_blank_values=True, keep_fragments=False)
+    except (ValueError, UnicodeError):  # a host no IDNA encoding takes: not an address to keep
+        return None
     if port == _DEFAULT_PORTS[scheme]:
         again = urlsplit(canonical)
         host = again.netloc.rsplit(":", 1)[0]
@@ -449,6 +453,15 @@ def _add(result: ReadResult, where: str, article: Article) -> None:
         )
 
 
+def _visible_files(folder: Path) -> Iterator[Path]:
+    """The files under a folder, not descending into hidden folders (.git and the like)."""
+    for root, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in names:
+            if not name.startswith(".") and (Path(root) / name).is_file():
+                yield Path(root) / name
+
+
 def _files(paths: Iterable[Path]) -> Iterator[tuple[Path, str] | Skipped]:
     """Each file to read with the key that identifies it: for a folder, its name and the path
     inside it; for a file given alone, its folder's name and its own, so that a file read alone
@@ -456,12 +469,7 @@ def _files(paths: Iterable[Path]) -> Iterator[tuple[Path, str] | Skipped]:
     for path in paths:
         if path.is_dir():
             base = path.resolve().name
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            found = sorted(_visible_files(path))
             readable = [p for p in found if p.suffix.lower() in SUFFIXES]
             if not readable:
                 yield Skipped(str(path), f"folder holds no {_suffix_list()} files")
