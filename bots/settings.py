@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     conversation_idle_seconds: float = Field(default=7 * 86400.0, gt=0)
     max_question_chars: int = Field(default=500, ge=10)
     max_k: int = Field(default=20, ge=1)
+    max_article_bytes: int = Field(
+        default=2_000_000, ge=1024, description="A file or record larger than this is refused"
+    )
 
     # ---- HTTP API (bots.api) ----
     host: str = "127.0.0.1"
