@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     max_conversations: int = Field(
         default=10_000, ge=1, description="Conversations kept per way in; the oldest go first"
     )
+    max_article_bytes: int = Field(
+        default=2_000_000, ge=1024, description="A file or record larger than this is refused"
+    )
 
     # ---- HTTP API (bots.api) ----
     host: str = "127.0.0.1"

@@ -32,4 +32,5 @@ def build_service(
         max_question_chars=settings.max_question_chars,
         max_k=settings.max_k,
         max_conversations=settings.max_conversations,
+        max_article_bytes=settings.max_article_bytes,
     )

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.articles import Article, ReadResult, Skipped, read_paths, read_text_payload
+from index.articles import (
+    DEFAULT_MAX_ARTICLE_BYTES,
+    Article,
+    ReadResult,
+    Skipped,
+    content_id,
+    read_paths,
+    read_text_payload,
+)
 from index.errors import ArticleNotFoundError
 from index.store import ArticleInfo, IngestReport, NewsIndex, Progress, Sentence, Stats
 from qa.conversations import (
@@ -32,10 +40,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
-    """What an ingest took in and what it had to skip."""
+    """What an ingest took in, what it had to skip, and warnings about what it took in."""
 
     report: IngestReport
     skipped: list[Skipped]
+    warnings: list[Skipped] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)  # of the articles read, by id
+    # ids of earlier copies known by their content, removed now: old id -> the article's id
+    superseded: dict[str, str] = field(default_factory=dict)
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -54,6 +66,7 @@ class QAService:
         max_question_chars: int = MAX_QUESTION_CHARS,
         max_k: int = MAX_K,
         max_conversations: int = MAX_CONVERSATIONS,
+        max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
     ) -> None:
         self.index = index
         self.retriever = retriever or Retriever(index)
@@ -62,6 +75,7 @@ class QAService:
         )
         self.max_question_chars = max_question_chars
         self.max_k = max_k
+        self.max_article_bytes = max_article_bytes
 
     # ---- questions ----------------------------------------------------------------------
 
@@ -226,17 +240,35 @@ class QAService:
 
     def ingest_read(self, read: ReadResult, progress: Progress = _no_progress) -> IngestOutcome:
         """Ingest what a reader found, carrying along what it skipped."""
-        return IngestOutcome(self.index.ingest(read.articles, progress), read.skipped)
+        report = self.index.ingest(read.articles, progress)
+        titles = {article.id: article.title for article in read.articles}
+        superseded = self._drop_content_ids(read.articles)
+        return IngestOutcome(report, read.skipped, read.warnings, titles, superseded)
+
+    def _drop_content_ids(self, articles: Sequence[Article]) -> dict[str, str]:
+        """Before files were known by their path, an article was known by a hash of its
+        content: that copy goes once the same article is in under its stable id."""
+        dropped: dict[str, str] = {}
+        for article in articles:
+            old = content_id(article.title, article.text)
+            if old == article.id or not self.index.has_article(old):
+                continue
+            try:
+                self.index.remove(old)
+            except ArticleNotFoundError:  # another writer removed it first
+                continue
+            dropped[old] = article.id
+        return dropped
 
     def ingest_paths(
         self, paths: Iterable[Path], progress: Progress = _no_progress
     ) -> IngestOutcome:
         """Ingest files and folders."""
-        return self.ingest_read(read_paths(paths), progress)
+        return self.ingest_read(read_paths(paths, max_bytes=self.max_article_bytes), progress)
 
     def ingest_upload(self, name: str, payload: bytes) -> IngestOutcome:
-        """Ingest an uploaded file's bytes."""
-        return self.ingest_read(read_text_payload(name, payload))
+        """Ingest an uploaded file's bytes; its file name identifies its articles."""
+        return self.ingest_read(read_text_payload(name, payload, max_bytes=self.max_article_bytes))
 
     def remove(self, article_id: str) -> int:
         """Remove an article."""
@@ -276,6 +308,7 @@ def _answer(sentence: Sentence, score: float) -> Answer:
         source=sentence.source,
         url=sentence.url,
         published=sentence.published,
+        published_at=sentence.published_at,
         sentence=sentence.text,
         start=sentence.start,
         end=sentence.end,

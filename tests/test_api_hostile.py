@@ -141,7 +141,7 @@ def test_an_article_with_a_lone_surrogate_is_skipped_and_the_others_ingested(
     report = response.json()
     assert report["added"] == ["fine"]
     assert report["skipped"][0]["where"] == "body[0]"
-    assert "title is not text" in report["skipped"][0]["reason"]
+    assert "'title' holds a lone surrogate" in report["skipped"][0]["reason"]
 
 
 def test_a_jsonl_upload_that_is_not_json_lines_reports_the_lines_and_keeps_the_good_ones(
@@ -163,6 +163,26 @@ def test_a_jsonl_upload_that_is_not_json_lines_reports_the_lines_and_keeps_the_g
         "letters.jsonl:4",
     ]
     assert all("invalid JSON" in s["reason"] for s in report["skipped"])
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        (_deep(), "nested too deeply"),
+        (b'{"id": "s", "title": "S\\ud800", "text": "Some text."}', "lone surrogate"),
+    ],
+    ids=["nested 100,000 deep", "a lone surrogate"],
+)
+def test_a_hostile_jsonl_line_is_skipped_and_the_others_ingested(
+    http: httpx.Client, bad_line: bytes, reason: str
+) -> None:
+    payload = bad_line + b'\n{"id": "kept", "title": "Kept", "text": "A real article."}\n'
+    response = http.post("/articles", files={"file": ("batch.jsonl", payload)}, headers=AUTH)
+    assert response.status_code == 200
+    report = response.json()
+    assert report["added"] == ["kept"]
+    assert [s["where"] for s in report["skipped"]] == ["batch.jsonl:1"]
+    assert reason in report["skipped"][0]["reason"]
 
 
 def test_an_unexpected_error_is_a_json_500_not_a_reset_connection(

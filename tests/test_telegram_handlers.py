@@ -524,3 +524,26 @@ def test_one_slow_question_does_not_hold_up_other_chats(
     # within one chat, order is kept: the answer comes before the /reset reply
     assert "Heavy rain" in api.sent()[1]["text"]
     assert api.sent()[2]["text"] == "Forgotten. Ask me something new."
+
+
+def test_add_again_with_the_same_title_replaces_the_pasted_article(
+    make_bot: Factory, service: QAService
+) -> None:
+    api, app = make_bot()
+    before = service.stats().articles
+    drive(
+        app,
+        message_update("/add Ocean report\nThe ocean rover found whales near the reef.", ADMIN),
+        message_update("/add Ocean report\nThe ocean rover found dolphins near the reef.", ADMIN),
+    )
+    first, second = api.sent()
+    assert first == message(
+        "Added 1 article, replaced 0, 0 unchanged (1 sentence embedded).", ADMIN
+    )
+    assert second == message(
+        "Added 0 articles, replaced 1, 0 unchanged (1 sentence embedded).", ADMIN
+    )
+    assert service.stats().articles == before + 1
+    [info] = [a for a in service.articles(0, 50)[0] if a.title == "Ocean report"]
+    article, _ = service.article(info.id)
+    assert article.text == "The ocean rover found dolphins near the reef."

@@ -86,6 +86,7 @@ class ArticleSummary(BaseModel):
     source: str | None
     url: str | None
     published: str | None
+    published_at: str | None = Field(default=None, description="`published` as ISO 8601 UTC.")
     ingested_at: float
     sentences: int
 

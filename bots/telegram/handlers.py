@@ -36,7 +36,7 @@ from telegram.ext import (
 from bots.settings import Settings
 from bots.telegram import render
 from bots.telegram.ratelimit import RateLimiter, Verdict
-from index.articles import article_from_text
+from index.articles import pasted_article
 from index.errors import InvalidArticleError, NewsqaError
 from index.store import IngestReport
 from qa.conversations import Owner
@@ -385,7 +385,8 @@ class NewsBot:
         parts = message.text.split(maxsplit=1)
         body = parts[1] if len(parts) > 1 else ""
         try:
-            article = article_from_text(body, source="telegram")
+            # known by its title, so /add of a corrected text replaces the earlier one
+            article = pasted_article(body, "telegram", max_bytes=self.service.max_article_bytes)
         except InvalidArticleError:
             await self._send(
                 update, Reply(["Send /add, then a title line, then the article text below it."])
