@@ -84,9 +84,10 @@ def get_service(state: State) -> QAService:
 Service = Annotated[QAService, Depends(get_service)]
 
 
-def rate_limit(request: Request, state: State) -> None:
+async def rate_limit(request: Request, state: State) -> None:
     """429 for a client address over NEWSQA_RATE_LIMIT (the peer address: behind a proxy, run
-    uvicorn with --forwarded-allow-ips so that it is the client's)."""
+    uvicorn with --forwarded-allow-ips so that it is the client's). In memory and quick, so on
+    the event loop rather than a worker thread."""
     state.limits.check(request.client.host if request.client is not None else "unknown")
 
 
