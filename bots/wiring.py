@@ -33,6 +33,8 @@ def build_service(
         max_question_chars=settings.max_question_chars,
         max_k=settings.max_k,
         other_sources=other_sources(index.db_path),
+        max_conversations=settings.max_conversations,
+        max_article_bytes=settings.max_article_bytes,
     )
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from index import vectors
 from index.articles import Article
 from index.clauses import clauses
+from index.dates import iso, parse_published
 from index.embedding import Encoder, Vectors
 from index.errors import ArticleNotFoundError, IndexBusyError, ModelMismatchError
 from index.splitter import Span, split_sentences, trailing_chrome
@@ -63,6 +64,7 @@ class Sentence:
     before_id: int | None
     after_id: int | None
     article_sentences: int
+    published_at: str | None = None  # `published` as ISO 8601 UTC, None when it is not a date
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,7 @@ class ArticleInfo:
     published: str | None
     ingested_at: float
     sentences: int
+    published_at: str | None = None  # `published` as ISO 8601 UTC, None when it is not a date
 
 
 @dataclass(slots=True)
@@ -125,6 +128,7 @@ CREATE TABLE IF NOT EXISTS articles (
     source TEXT,
     url TEXT,
     published TEXT,
+    published_at REAL,
     text_hash TEXT NOT NULL,
     ingested_at REAL NOT NULL,
     title_vector BLOB
@@ -178,6 +182,7 @@ class NewsIndex:
                     "answers",
                     self.data_dir,
                 )
+        _add_published_at(conn)
         conn.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
@@ -452,8 +457,15 @@ class NewsIndex:
                     _insert_sentences(conn, rows)
                 for article in metadata_only:
                     conn.execute(
-                        "UPDATE articles SET source = ?, url = ?, published = ? WHERE id = ?",
-                        (article.source, article.url, article.published, article.id),
+                        "UPDATE articles SET source = ?, url = ?, published = ?, published_at = ?"
+                        " WHERE id = ?",
+                        (
+                            article.source,
+                            article.url,
+                            article.published,
+                            article.published_at,
+                            article.id,
+                        ),
                     )
                 if ids:
                     conn.execute(
@@ -768,10 +780,29 @@ class NewsIndex:
         )
         return [int(row[0]) for row in rows]
 
-    def article_dates(self) -> list[tuple[str, str | None, str | None]]:
-        """Every article's id, source and `published` as stored (for filters by source and date)."""
-        rows = self.connection.execute("SELECT id, source, published FROM articles")
-        return [(row[0], row[1], row[2]) for row in rows]
+    def filter_articles(
+        self,
+        *,
+        source: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[str]:
+        """Ids of the articles from `source` (any case) published within [since, until] (UTC
+        timestamps; an article without a date is outside any range)."""
+        clauses: list[str] = []
+        values: list[object] = []
+        if source is not None:
+            clauses.append("lower(source) = lower(?)")
+            values.append(source)
+        if since is not None:
+            clauses.append("published_at >= ?")
+            values.append(since)
+        if until is not None:
+            clauses.append("published_at <= ?")
+            values.append(until)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        rows = self.connection.execute(f"SELECT id FROM articles{where}", values)
+        return [row[0] for row in rows]
 
     def sentence_ids(self, article_id: str) -> list[int]:
         """Ids of an article's sentences, in reading order."""
@@ -788,7 +819,7 @@ class NewsIndex:
         marks = ",".join("?" * len(ids))
         rows = conn.execute(
             "SELECT s.id, s.article_id, s.position, s.start, s.end, s.text,"
-            " a.title, a.source, a.url, a.published,"
+            " a.title, a.source, a.url, a.published, a.published_at,"
             " p.text AS before, n.text AS after, p.id AS before_id, n.id AS after_id,"
             " (SELECT COUNT(*) FROM sentences c WHERE c.article_id = s.article_id)"
             "   AS article_sentences"
@@ -798,7 +829,10 @@ class NewsIndex:
             f" WHERE s.id IN ({marks})",
             list(ids),
         ).fetchall()
-        return {int(row["id"]): Sentence(**dict(row)) for row in rows}
+        return {
+            int(row["id"]): Sentence(**{**dict(row), "published_at": iso(row["published_at"])})
+            for row in rows
+        }
 
     def has_article(self, article_id: str) -> bool:
         """Whether an article with this id is indexed."""
@@ -823,15 +857,17 @@ class NewsIndex:
         """A page of articles, newest first, and the total count."""
         conn = self.connection
         rows = conn.execute(
-            "SELECT a.id, a.title, a.source, a.url, a.published, a.ingested_at,"
+            "SELECT a.id, a.title, a.source, a.url, a.published, a.published_at, a.ingested_at,"
             " (SELECT COUNT(*) FROM sentences s WHERE s.article_id = a.id) AS sentences"
             " FROM articles a"
-            " ORDER BY a.published IS NULL, a.published DESC, a.ingested_at DESC, a.id"
+            " ORDER BY a.published_at IS NULL, a.published_at DESC, a.ingested_at DESC, a.id"
             " LIMIT ? OFFSET ?",
             (limit, offset),
         ).fetchall()
         total = conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
-        return [ArticleInfo(**dict(row)) for row in rows], int(total)
+        return [
+            ArticleInfo(**{**dict(row), "published_at": iso(row["published_at"])}) for row in rows
+        ], int(total)
 
 
 def report_replaced(articles: list[Article], report: IngestReport) -> list[Article]:
@@ -853,11 +889,12 @@ def _upsert_article(
     conn: sqlite3.Connection, article: Article, now: float, title_vector: bytes
 ) -> None:
     conn.execute(
-        "INSERT INTO articles (id, title, text, source, url, published, text_hash, ingested_at,"
-        " title_vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO articles (id, title, text, source, url, published, published_at, text_hash,"
+        " ingested_at, title_vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT(id) DO UPDATE SET title = excluded.title, text = excluded.text,"
         " source = excluded.source, url = excluded.url, published = excluded.published,"
-        " text_hash = excluded.text_hash, ingested_at = excluded.ingested_at,"
+        " published_at = excluded.published_at, text_hash = excluded.text_hash,"
+        " ingested_at = excluded.ingested_at,"
         " title_vector = excluded.title_vector",
         (
             article.id,
@@ -866,11 +903,38 @@ def _upsert_article(
             article.source,
             article.url,
             article.published,
+            article.published_at,
             article.text_hash,
             now,
             title_vector,
         ),
     )
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _add_published_at(conn: sqlite3.Connection) -> None:
+    """Give a database from before dates were parsed its `published_at` column, filled from
+    `published` where that is a date."""
+    if "published_at" in _columns(conn, "articles"):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if "published_at" in _columns(conn, "articles"):  # another process was first
+            conn.execute("COMMIT")
+            return
+        conn.execute("ALTER TABLE articles ADD COLUMN published_at REAL")
+        rows = conn.execute("SELECT id, published FROM articles WHERE published IS NOT NULL")
+        conn.executemany(
+            "UPDATE articles SET published_at = ? WHERE id = ?",
+            [(parse_published(row["published"]), row["id"]) for row in rows.fetchall()],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _insert_sentences(

@@ -6,7 +6,8 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from index.articles import ReadResult, read_paths
+from index.articles import ReadResult
+from index.store import IngestReport
 from index.web.dupes import Copy, Duplicates
 from index.web.fetch import Fetcher, FetchPolicy, check_url
 from index.web.ingest import WebIngest
@@ -46,17 +47,37 @@ class WebSources:
 
     def ingest_urls(self, urls: Iterable[str]) -> IngestOutcome:
         """Fetch and ingest article pages; each one that fails is skipped with its reason."""
-        read = self.reader.read(urls)
-        report, _ = self.ingester.ingest(read.articles)
-        return IngestOutcome(report, read.skipped)
+        return self._ingest_web(self.reader.read(urls))
 
     def ingest_inputs(self, values: Iterable[str]) -> IngestOutcome:
-        """URLs, .html/.htm files and every other file the file reader takes, in one ingest."""
+        """URLs and .html/.htm files through the web reader, every other file through the
+        service's own file reader."""
         inputs = sort_inputs(values)
-        read = self.reader.read(inputs.urls, inputs.html_files)
-        files = read_paths(inputs.paths) if inputs.paths else ReadResult()
-        report, _ = self.ingester.ingest(read.articles, others=files.articles)
-        return IngestOutcome(report, files.skipped + read.skipped)
+        web = self._ingest_web(self.reader.read(inputs.urls, inputs.html_files))
+        if not inputs.paths:
+            return web
+        files = self.service.ingest_paths(inputs.paths)
+        # the file reader passes over the HTML pages of a folder, which the web reader read
+        handled = {str(path) for path in inputs.html_files}
+        files.skipped[:] = [s for s in files.skipped if s.where not in handled]
+        report = IngestReport(
+            added=files.report.added + web.report.added,
+            replaced=files.report.replaced + web.report.replaced,
+            unchanged=files.report.unchanged + web.report.unchanged,
+            sentences=files.report.sentences + web.report.sentences,
+        )
+        return IngestOutcome(
+            report,
+            files.skipped + web.skipped,
+            files.warnings + web.warnings,
+            {**files.titles, **web.titles},
+            files.superseded,
+        )
+
+    def _ingest_web(self, read: ReadResult) -> IngestOutcome:
+        report, _ = self.ingester.ingest(read.articles)
+        titles = {article.id: article.title for article in read.articles}
+        return IngestOutcome(report, read.skipped, read.warnings, titles)
 
     # ---- feeds ----------------------------------------------------------------------------
 

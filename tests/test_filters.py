@@ -13,7 +13,6 @@ from bots.settings import Settings
 from index.articles import article_from_record
 from index.store import NewsIndex
 from qa.errors import InvalidQuestionError
-from qa.filters import published_at
 from qa.service import QAService
 from tests.api_support import KEY
 from tests.fakes import FakeEncoder
@@ -106,13 +105,6 @@ def test_the_newer_of_two_equal_stories_wins(
     service.ingest([article_from_record(r) for r in pair])
     answers = service.ask("was the old bridge closed?", k=2, include_closest=True).answers
     assert [a.article_id for a in answers] == ["z-newer", "a-older"]
-
-
-def test_published_values_are_read_as_instants() -> None:
-    assert published_at("2025-10-16") is not None
-    assert str(published_at("2025-10-14T07:30:00+0000")) == "2025-10-14 07:30:00+00:00"
-    assert str(published_at("Mon, 03 Nov 2025 09:00:00 +0100")) == "2025-11-03 08:00:00+00:00"
-    assert published_at("sometime") is None
 
 
 def test_the_api_takes_filters(service: QAService, tmp_path: Path) -> None:

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
-
-import courlan
 import httpx
+
+from index.articles import canonical_url, key_id
 
 # prefixes that name the same site (mobile and AMP editions)
 _SITE_PREFIXES = ("www.", "m.", "amp.", "mobile.")
 
 
 def normalize_url(url: str) -> str:
-    """Lower-case scheme and host, no default port, no fragment, tracking parameters (utm_*,
-    fbclid, gclid and the like) dropped, remaining parameters sorted."""
-    url = url.strip()
-    try:
-        url = str(httpx.URL(url).copy_with(fragment=None))
-        return str(courlan.normalize_url(url, strict=False))
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return url
+    """The canonical form every way in uses (index.articles.canonical_url): lower-case scheme
+    and host, no default port, no fragment, tracking parameters (utm_*, fbclid, gclid and the
+    like) dropped, the query sorted."""
+    return canonical_url(url) or url.strip()
 
 
 def url_id(url: str) -> str:
-    """The article id of a web page: a short hash of its normalised canonical URL."""
-    return hashlib.sha256(normalize_url(url).encode("utf-8")).hexdigest()[:16]
+    """The article id of a web page: the id a record with this `url` gets, so a page fetched
+    and the same page sent as JSON are one article."""
+    return key_id("url:" + normalize_url(url))
 
 
 def host_of(url: str) -> str:
