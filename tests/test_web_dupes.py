@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from bots.cli import render
 from bots.settings import Settings
 from bots.telegram.render import render_answers
 from bots.wiring import build_service
+from index.articles import article_from_record
 from index.web.fetch import FetchPolicy
 from index.web.urls import url_id
 from qa.service import QAService
@@ -116,3 +118,16 @@ def test_different_stories_are_not_copies(
     )
     assert len(outcome.report.added) == 3
     assert all(not a.also_in for a in web.service.ask("storm schools", k=5).answers)
+
+
+def test_answering_needs_no_web_tables_and_makes_none(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    service = build_service(Settings(data_dir=tmp_path / "data"), fake_encoder)
+    record = {"id": "a", "title": "Bridge", "text": "The bridge was closed to traffic today."}
+    service.ingest([article_from_record(record)])
+    answers = service.ask("was the bridge closed?", include_closest=True).answers
+    assert answers and answers[0].also_in == []
+    with sqlite3.connect(service.index.db_path) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert not {"web_copies", "web_signatures"} & tables

@@ -74,8 +74,14 @@ class Duplicates:
         self._known: dict[str, MinHash] = {}
         self._seen_rowid = 0
         self._lock = threading.Lock()
-        with self._connect() as conn:
-            conn.executescript(SCHEMA)
+        self._ready = False
+
+    def _ensure(self) -> None:
+        """The tables, made on first use by a writer (answering questions writes nothing)."""
+        if not self._ready:
+            with self._connect() as conn:
+                conn.executescript(SCHEMA)
+            self._ready = True
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -88,6 +94,7 @@ class Duplicates:
 
     def _refresh(self) -> None:
         """Take in signatures written since the last look (by this or another process)."""
+        self._ensure()
         with self._connect() as conn:
             rows = conn.execute(
                 "SELECT rowid, article_id, minhash FROM web_signatures WHERE rowid > ? "
@@ -148,6 +155,7 @@ class Duplicates:
     def remember(self, articles: Sequence[Article], copies: Sequence[tuple[Article, str]]) -> None:
         """Store the signatures of articles now committed, and the copies of them."""
         now = time.time()
+        self._ensure()
         with self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
@@ -172,12 +180,17 @@ class Duplicates:
             return {}
         unique = list(dict.fromkeys(article_ids))
         marks = ",".join("?" * len(unique))
-        with self._connect() as conn:
-            rows = conn.execute(
-                f"SELECT article_id, copy_id, title, source, url, published FROM web_copies "
-                f"WHERE article_id IN ({marks}) ORDER BY seen_at, copy_id",
-                unique,
-            ).fetchall()
+        try:
+            with self._connect() as conn:
+                rows = conn.execute(
+                    f"SELECT article_id, copy_id, title, source, url, published FROM web_copies "
+                    f"WHERE article_id IN ({marks}) ORDER BY seen_at, copy_id",
+                    unique,
+                ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # nothing from the web was ever ingested here
+                return {}
+            raise
         found: dict[str, list[Copy]] = {}
         for article_id, copy_id, title, source, url, published in rows:
             found.setdefault(article_id, []).append(Copy(copy_id, title, source, url, published))
