@@ -190,7 +190,11 @@ def start_watching(app_state: Any, settings: Settings, service: QAService) -> Ca
     """Poll feeds in a background thread (never on the event loop); returns how to stop it."""
     if not settings.watch:
         return lambda: None
-    web = web_sources(app_state, settings, service)
+    try:
+        web = web_sources(app_state, settings, service)
+    except Exception as exc:  # a full disk, say: questions are still answered, feeds wait
+        log.warning("feeds are not watched: %s", exc)
+        return lambda: None
     stop = threading.Event()
     thread = threading.Thread(target=web.watch, args=(stop,), name="newsqa-watch", daemon=True)
     thread.start()
