@@ -10,15 +10,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bots.api.auth import admin_key
 from bots.api.deps import ApiState, NotReadyError, ServiceLoader, UnauthorizedError
 from bots.api.jobs import JobNotFoundError, Jobs
+from bots.api.messages import readable, size
 from bots.api.routes import STATIC, UnsupportedMediaError, UploadTooLargeError, router
 from bots.api.schemas import Problem
 from bots.settings import Settings, get_settings
@@ -66,6 +69,12 @@ _STATUS: list[tuple[type[Exception], int]] = [
 ]
 
 
+async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 shape, each `msg` a sentence ("the question is empty")."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": readable(exc.errors())}, status_code=422)
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     """Translate an engine error into its HTTP status with the engine's own message."""
     if isinstance(exc, UnauthorizedError):
@@ -103,10 +112,16 @@ class BodyLimit:
         headers = dict(scope["headers"])
         media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         # A multipart upload carries the file plus a little framing.
-        limit = self.max_upload + 64 * 1024 if media == b"multipart/form-data" else self.max_body
+        upload = media == b"multipart/form-data"
+        limit = self.max_upload + 64 * 1024 if upload else self.max_body
+        refusal = (
+            f"uploads are limited to {size(self.max_upload)}"
+            if upload
+            else f"the request body is larger than the limit of {size(self.max_body)}"
+        )
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._reject(send, limit)
+            await self._reject(send, refusal)
             return
         received = 0
 
@@ -117,14 +132,14 @@ class BodyLimit:
                 received += len(message.get("body", b""))
                 if received > limit:
                     # Raised inside the route, so the app's own handler renders the 413.
-                    raise HTTPException(413, f"the request body is larger than {limit} bytes")
+                    raise HTTPException(413, refusal)
             return message
 
         await self.app(scope, limited_receive, send)
 
     @staticmethod
-    async def _reject(send: Send, limit: int) -> None:
-        response = _problem(413, f"the request body is larger than {limit} bytes")
+    async def _reject(send: Send, message: str) -> None:
+        response = _problem(413, message)
         await send(
             {
                 "type": "http.response.start",
@@ -200,7 +215,10 @@ def create_app(
                     await task
             await asyncio.to_thread(state.jobs.wait, 60.0)
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package, not
+    # a CDN: the docs work on a machine without internet.
+    app = FastAPIOffline(
+        favicon_url="/static/favicon.svg",
         title="newsqa",
         version="0.1.0",
         summary="Questions answered with sentences quoted from news articles.",
@@ -214,6 +232,7 @@ def create_app(
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(NewsqaError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
     for kind in (
         NotReadyError,
         UnauthorizedError,
