@@ -280,9 +280,11 @@ def _ask_batch(service: QAService, path: Path, closest: bool) -> int:
             request_id: Any = None
             try:
                 request = json.loads(line)
+                if isinstance(request, dict):
+                    # read first, so that every error line still says which request it was
+                    request_id = request.get("id")
                 if not isinstance(request, dict) or not isinstance(request.get("question"), str):
                     raise ValueError('each line needs {"question": "..."}')
-                request_id = request.get("id")
                 k = request.get("k", 3)
                 if not isinstance(k, int) or isinstance(k, bool):
                     raise ValueError("k must be a whole number")
@@ -344,22 +346,19 @@ def _detail(response: Any) -> str:
     return str(detail)
 
 
-def _line_editing(data_dir: Path) -> None:
+@contextmanager
+def _line_editing(data_dir: Path) -> Iterator[None]:
     """Arrow keys, editing and a history kept across sessions, where readline exists."""
     try:
         import readline
     except ImportError:  # Windows without pyreadline: plain input still works
+        yield
         return
-    import atexit
-
     history = data_dir / "chat_history"
     with suppress(OSError):
         readline.read_history_file(history)
     readline.set_history_length(1000)
-    atexit.register(_save_history, readline, history)
-
-
-def _save_history(readline: Any, history: Path) -> None:
+    yield
     with suppress(OSError):
         readline.write_history_file(history)
 
@@ -374,7 +373,11 @@ def chat(
     Arrow keys edit the line and recall earlier questions (kept in the data dir)."""
     settings = get_settings()
     service = _service(settings)
-    _line_editing(settings.writable_data_dir())
+    with _line_editing(settings.writable_data_dir()):
+        _chat_loop(service, k, article)
+
+
+def _chat_loop(service: QAService, k: int, article: str | None) -> None:
     conversation_id = service.conversations.new_id()
     figures = service.stats()
     typer.echo(

@@ -1,4 +1,4 @@
-"""The API behaves as FastAPI users expect: readable 422/413 sentences, offline docs, title search."""
+"""The API as FastAPI users expect it: readable 422/413 sentences, offline docs, title search."""
 
 from __future__ import annotations
 
