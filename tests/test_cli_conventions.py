@@ -342,3 +342,17 @@ def test_text_logs_carry_time_and_level_and_respect_the_level(
     assert re.fullmatch(
         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} WARNING uvicorn\.access: shown", lines[0]
     ), lines
+
+
+def test_a_dotenv_file_in_the_working_folder_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bots.settings import get_settings
+
+    (tmp_path / ".env").write_text("NEWSQA_LOG_FORMAT=json\nNEWSQA_PORT=8123\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NEWSQA_PORT", "9000")  # the environment wins over the file
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert settings.log_format == "json"
+    assert settings.port == 9000
