@@ -154,6 +154,21 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": response.body})
 
 
+# The docs pages may load nothing from elsewhere: ReDoc's bundle still reaches for its vendor's
+# logo on a CDN, which the browser then does not even try.
+_DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:"
+)
+
+
+async def _docs_policy(request: Request, call_next: Any) -> Any:
+    response = await call_next(request)
+    if request.url.path in ("/docs", "/redoc"):
+        response.headers["Content-Security-Policy"] = _DOCS_POLICY
+    return response
+
+
 async def _expire_conversations(service: QAService, every: float) -> None:
     while True:
         await asyncio.sleep(every)
@@ -252,6 +267,7 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key"],
         )
+    app.middleware("http")(_docs_policy)
     app.add_middleware(
         BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
