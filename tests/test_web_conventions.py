@@ -220,7 +220,9 @@ def test_articles_view_lists_searches_opens_and_with_the_key_adds_and_removes(
     panel.get_by_label("Admin key").fill("wrong")
     panel.get_by_role("button", name="Use key").click()
     panel.get_by_placeholder("Title", exact=True).fill("Rain expected")
-    panel.get_by_placeholder("Text", exact=True).fill("Rain is expected all week. Farmers are pleased.")
+    panel.get_by_placeholder("Text", exact=True).fill(
+        "Rain is expected all week. Farmers are pleased."
+    )
     panel.get_by_role("button", name="Add article").click()
     panel.get_by_text("the admin key was refused").wait_for()
     assert page.evaluate("sessionStorage.getItem('newsqa-admin-key')") is None
@@ -228,7 +230,9 @@ def test_articles_view_lists_searches_opens_and_with_the_key_adds_and_removes(
     panel.get_by_label("Admin key").fill(KEY)
     panel.get_by_role("button", name="Use key").click()
     panel.get_by_placeholder("Title", exact=True).fill("Rain expected")
-    panel.get_by_placeholder("Text", exact=True).fill("Rain is expected all week. Farmers are pleased.")
+    panel.get_by_placeholder("Text", exact=True).fill(
+        "Rain is expected all week. Farmers are pleased."
+    )
     panel.get_by_placeholder("Source (optional)").fill("Weather desk")
     panel.get_by_role("button", name="Add article").click()
     panel.get_by_text("Added 1 article").wait_for()
