@@ -136,12 +136,28 @@ def test_version() -> None:
     assert result.output.strip() == f"newsqa {version('newsqa')}"
 
 
-def test_shell_completion_is_offered() -> None:
+def test_shell_completion_is_offered_and_completes() -> None:
     top = runner.invoke(app, ["--help"])
     assert "--install-completion" in top.output and "--show-completion" in top.output
-    script = runner.invoke(app, ["--show-completion", "bash"])
-    assert script.exit_code == 0
-    assert "_NEWSQA_COMPLETE" in script.output
+    # What the installed bash script runs on each Tab press.
+    for words, cword, expected in (
+        ("newsqa as", "1", "ask"),
+        ("newsqa ask --ser", "2", "--server"),
+    ):
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "newsqa")],  # the installed script, as bash runs it
+            env={
+                **os.environ,
+                "COMP_WORDS": words,
+                "COMP_CWORD": cword,
+                "_NEWSQA_COMPLETE": "complete_bash",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == [expected]
 
 
 @pytest.mark.parametrize(

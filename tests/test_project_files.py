@@ -11,8 +11,9 @@ SAMPLES = REPO / "samples" / "articles"
 
 
 def test_the_license_file_is_the_one_pyproject_names() -> None:
-    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"]
-    assert declared == {"text": "Apache-2.0"}
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0"
+    assert project["license-files"] == ["LICENSE"]
     text = (REPO / "LICENSE").read_text(encoding="utf-8")
     assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
     assert "END OF TERMS AND CONDITIONS" in text

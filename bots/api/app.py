@@ -162,11 +162,28 @@ _DOCS_POLICY = (
 )
 
 
-async def _docs_policy(request: Request, call_next: Any) -> Any:
-    response = await call_next(request)
-    if request.url.path in ("/docs", "/redoc"):
-        response.headers["Content-Security-Policy"] = _DOCS_POLICY
-    return response
+class DocsPolicy:
+    """Adds the content security policy to the docs pages (plain ASGI, so that request bodies
+    stream through untouched)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in ("/docs", "/redoc"):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"content-security-policy", _POLICY)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_policy)
+
+
+_POLICY = _DOCS_POLICY.encode()
 
 
 async def _expire_conversations(service: QAService, every: float) -> None:
@@ -267,7 +284,7 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key"],
         )
-    app.middleware("http")(_docs_policy)
+    app.add_middleware(DocsPolicy)
     app.add_middleware(
         BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
