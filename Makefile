@@ -9,8 +9,9 @@ TORCH := 2.13.0
 
 .PHONY: install install-run browser run index chat test lint typecheck clean
 
-# Quiet installs: one line says what each step does; pip still prints its errors.
-PIP := $(BIN)/pip install -q --disable-pip-version-check
+# Quiet installs: one line says what each step does; pip still prints its errors (the build
+# backend's advice on editable installs is silenced).
+PIP := PYTHONWARNINGS=ignore $(BIN)/pip install -q --disable-pip-version-check
 
 $(BIN)/python:
 	@echo "make: creating $(VENV) ($(PYTHON))"
