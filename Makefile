@@ -9,14 +9,14 @@ TORCH := 2.13.0
 
 .PHONY: install install-run browser run index chat test lint typecheck clean
 
-# Quiet installs: one line says what each step does; pip still prints its errors (the build
+# Quiet installs (-qq: errors only): one line says what each step does (the build
 # backend's advice on editable installs is silenced).
-PIP := PYTHONWARNINGS=ignore $(BIN)/pip install -q --disable-pip-version-check
+PIP := PYTHONWARNINGS=ignore $(BIN)/pip install -qq --disable-pip-version-check
 
 $(BIN)/python:
 	@echo "make: creating $(VENV) ($(PYTHON))"
 	@$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	@$(BIN)/pip install -q --upgrade pip
+	@$(BIN)/pip install -qq --disable-pip-version-check --upgrade pip
 
 # torch first, pinned: pip then takes the CPU wheel on disk instead of a CUDA build.
 # What running needs (make run, make chat): the engine, the API and the bot, no test tools.
