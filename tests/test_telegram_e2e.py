@@ -248,6 +248,10 @@ def test_the_bot_process_answers_follow_ups_and_stops_on_sigterm(
             process.wait(timeout=10)
     logs = out_path.read_text() + err_path.read_text()
     assert TOKEN not in logs and TOKEN.split(":")[1] not in logs
+    # the bot logs like the command line and the server: time, level, logger, message
+    lines = [line for line in err_path.read_text().splitlines() if line.strip()]
+    shape = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (DEBUG|INFO|WARNING|ERROR) \S+: ")
+    assert lines and all(shape.match(line) for line in lines), lines
     assert not fake_telegram.bad_paths
     assert set(fake_telegram.methods()) <= {
         "getMe",
