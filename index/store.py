@@ -485,7 +485,13 @@ class NewsIndex:
         spans = [clauses(text) for text in texts]
         clause_texts = [text[s:e] for text, cut in zip(texts, spans, strict=True) for s, e in cut]
         titles = [article.title for article, _ in articles]
-        everything = self._embed(texts + clause_texts + titles, progress)
+        count = len(clause_texts) + len(titles) + len(texts)
+
+        def in_sentences(stage: str, done: int, total: int) -> None:
+            # Clauses and titles are embedded too; a reader counts sentences.
+            progress(stage, done * len(texts) // max(count, 1), len(texts))
+
+        everything = self._embed(texts + clause_texts + titles, in_sentences)
         raw = everything[: len(texts)]
         clause_vectors = everything[len(texts) : len(texts) + len(clause_texts)]
         title_vectors = everything[len(texts) + len(clause_texts) :]
@@ -853,18 +859,25 @@ class NewsIndex:
         ordered = sorted(sentences.values(), key=lambda s: s.position)
         return Article(**dict(row)), ordered
 
-    def articles(self, offset: int = 0, limit: int = 20) -> tuple[list[ArticleInfo], int]:
-        """A page of articles, newest first, and the total count."""
+    def articles(
+        self, offset: int = 0, limit: int = 20, title: str | None = None
+    ) -> tuple[list[ArticleInfo], int]:
+        """A page of articles, newest first, and the total count; with `title`, only those
+        whose title contains it (case-insensitive for ASCII letters)."""
         conn = self.connection
+        where, args = "", []
+        if title:
+            escaped = title.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where, args = " WHERE a.title LIKE ? ESCAPE '\\'", [f"%{escaped}%"]
         rows = conn.execute(
             "SELECT a.id, a.title, a.source, a.url, a.published, a.published_at, a.ingested_at,"
             " (SELECT COUNT(*) FROM sentences s WHERE s.article_id = a.id) AS sentences"
-            " FROM articles a"
+            f" FROM articles a{where}"
             " ORDER BY a.published_at IS NULL, a.published_at DESC, a.ingested_at DESC, a.id"
             " LIMIT ? OFFSET ?",
-            (limit, offset),
+            (*args, limit, offset),
         ).fetchall()
-        total = conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+        total = conn.execute(f"SELECT COUNT(*) FROM articles a{where}", args).fetchone()[0]
         return [
             ArticleInfo(**{**dict(row), "published_at": iso(row["published_at"])}) for row in rows
         ], int(total)
