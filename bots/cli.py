@@ -44,12 +44,15 @@ def _errors() -> Iterator[None]:
         raise _fail(str(exc)) from None
 
 
-def _service(settings: Settings | None = None, *, model: bool = True) -> QAService:
+def _service(
+    settings: Settings | None = None, *, model: bool = True, rebuilding: bool = False
+) -> QAService:
     from bots.wiring import build_service, load_encoder
 
     settings = settings or get_settings()
     with _errors():
-        return build_service(settings, load_encoder(settings) if model else None)
+        encoder = load_encoder(settings) if model else None
+        return build_service(settings, encoder, rebuilding=rebuilding)
 
 
 @contextmanager
@@ -110,7 +113,7 @@ def remove(article_id: Annotated[str, typer.Argument(help="The article's id.")])
 @app.command()
 def rebuild() -> None:
     """Re-split and re-embed every article into a fresh index, swapped in when complete."""
-    service = _service()
+    service = _service(rebuilding=True)  # also from an index of another model or backend
     with _errors(), _progress_bar() as progress:
         stats = service.rebuild(progress)
     typer.echo(f"rebuilt: {stats.articles} articles, {stats.sentences} sentences ({stats.model})")

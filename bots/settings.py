@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     model_path: Path | None = Field(
         default=None, description="A local sentence-transformers folder; default all-MiniLM-L6-v2"
+    )
+    # index.embedding.Backend; spelled out so settings need not import the engine
+    encoder_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        default="onnx-int8",
+        description="What runs the model: onnx-int8 (default), onnx (fp32) or torch",
     )
     conversation_idle_seconds: float = Field(default=7 * 86400.0, gt=0)
     max_question_chars: int = Field(default=500, ge=10)
