@@ -121,14 +121,17 @@ def test_onnx_vectors_match_torch(backend: str) -> None:
 @pytest.mark.model
 def test_the_meeting_clause_answers_where_they_will_meet(encoder: Encoder) -> None:
     spans = clauses(BUDAPEST)
-    _, [pooled] = encoder.encode_with_spans([BUDAPEST], [spans])
+    [sentence], [pooled] = encoder.encode_with_spans([BUDAPEST], [spans])
     assert pooled is not None
     question = encoder.encode(["where will they meet?"])[0]
     best = int(np.argmax(pooled @ question))
     assert "meet at a previously agreed upon location, Budapest" in BUDAPEST[slice(*spans[best])]
-    # pooled in context, the clause still says what it says alone
-    alone = encoder.encode([BUDAPEST[slice(*spans[best])]])[0]
-    assert float(pooled[best] @ alone) > 0.85
+    assert float(pooled[best] @ question) > float(sentence @ question) + 0.1
+    # pooled in context, each clause is closest to itself encoded alone, closer than its sentence
+    alone = encoder.encode([BUDAPEST[start:end] for start, end in spans])
+    similarity = pooled @ alone.T
+    assert list(similarity.argmax(axis=1)) == list(range(len(spans)))
+    assert (similarity.diagonal() > alone @ sentence).all()
 
 
 @pytest.mark.model
@@ -207,3 +210,27 @@ def test_an_index_refuses_vectors_of_another_backend(tmp_path: Path) -> None:
 def test_an_unknown_backend_is_refused() -> None:
     with pytest.raises(NewsqaError, match="onnx-int8"):
         load_encoder(backend="tensorflow")  # type: ignore[arg-type]
+
+
+@pytest.mark.model
+def test_the_backend_is_chosen_by_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bots.settings import get_settings
+    from bots.wiring import load_encoder as configured
+
+    assert get_settings().encoder_backend == "onnx-int8"
+    monkeypatch.setenv("NEWSQA_ENCODER_BACKEND", "torch")
+    get_settings.cache_clear()
+    encoder = configured(get_settings())
+    assert encoder.model_id.endswith("+torch")
+    assert np.isclose(float(np.linalg.norm(encoder.encode(["Ministers meet."])[0])), 1.0)
+
+
+def test_an_unknown_backend_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from bots.settings import get_settings
+
+    monkeypatch.setenv("NEWSQA_ENCODER_BACKEND", "gpu")
+    get_settings.cache_clear()
+    with pytest.raises(ValidationError, match="onnx-int8"):
+        get_settings()

@@ -133,6 +133,13 @@ def _cache_path(key: str) -> str:
     return os.path.join(CACHE, f"{BACKEND}.{key}.npy")
 
 
+def _save(path: str, a: np.ndarray) -> None:
+    """Atomically: two fits started at once must not leave a torn cache file."""
+    temp = f"{path}.{os.getpid()}.tmp.npy"
+    np.save(temp, a)
+    os.replace(temp, path)
+
+
 def cached_encode(key: str, texts: list[str]) -> np.ndarray:
     path = _cache_path(key)
     if os.path.exists(path):
@@ -143,7 +150,7 @@ def cached_encode(key: str, texts: list[str]) -> np.ndarray:
 
     t = time.time()
     a = model().encode(texts).astype(np.float32)
-    np.save(path, a)
+    _save(path, a)
     print(f"encoded {key}: {len(texts)} in {time.time() - t:.0f}s", flush=True)
     return a
 
@@ -164,8 +171,8 @@ def _sentences_and_clauses(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     spans = [clauses(text) for text in ds.s_text]
     S, pooled = model().encode_with_spans(ds.s_text, spans)
     CL = np.concatenate([p for p in pooled if p is not None] or [np.zeros((0, S.shape[1]))])
-    np.save(spath, S.astype(np.float32))
-    np.save(cpath, CL.astype(np.float32))
+    _save(spath, S.astype(np.float32))
+    _save(cpath, CL.astype(np.float32))
     print(
         f"encoded {ds.name}: {len(S)} sentences, {len(CL)} clauses in {time.time() - t:.0f}s",
         flush=True,
