@@ -159,8 +159,10 @@ def _sentences_and_clauses(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     """Sentence vectors and the clause vectors of the long ones, from one pass as the engine
     makes them (index.embedding's encode_with_spans), cached."""
     from index.clauses import clauses
+    from index.embedding import SENTENCE_SHARE
 
-    spath, cpath = _cache_path(f"{ds.name}.sent"), _cache_path(f"{ds.name}.clauses")
+    spath = _cache_path(f"{ds.name}.sent")
+    cpath = _cache_path(f"{ds.name}.clauses-{SENTENCE_SHARE}")
     if os.path.exists(spath) and os.path.exists(cpath):
         S, CL = np.load(spath), np.load(cpath)
         assert len(S) == len(ds.s_text), (ds.name, len(S), len(ds.s_text))
