@@ -89,7 +89,11 @@ def _errors() -> Iterator[None]:
 
 
 def _service(
-    settings: Settings | None = None, *, model: bool = True, announce: bool = False
+    settings: Settings | None = None,
+    *,
+    model: bool = True,
+    announce: bool = False,
+    rebuilding: bool = False,
 ) -> QAService:
     from bots.wiring import build_service, load_encoder
 
@@ -99,7 +103,8 @@ def _service(
         # Loading takes seconds; say so before the progress bar can.
         typer.echo("loading the model…", err=True)
     with _errors():
-        return build_service(settings, load_encoder(settings) if model else None)
+        encoder = load_encoder(settings) if model else None
+        return build_service(settings, encoder, rebuilding=rebuilding)
 
 
 @contextmanager
@@ -233,7 +238,9 @@ def remove(article_id: Annotated[str, _argument("ID")]) -> None:
 @app.command()
 def rebuild() -> None:
     """Re-split and re-embed every article into a fresh index, swapped in when complete."""
-    service = _service(announce=True)
+    service = _service(
+        announce=True, rebuilding=True
+    )  # also from an index of another model or backend
     with _errors(), _progress_bar() as progress:
         stats = service.rebuild(progress)
     typer.echo(f"rebuilt: {stats.articles} articles, {stats.sentences} sentences ({stats.model})")

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(
         default=None, description="A local sentence-transformers folder; default all-MiniLM-L6-v2"
     )
+    # index.embedding.Backend; spelled out so settings need not import the engine
+    encoder_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        default="onnx-int8",
+        description="What runs the model: onnx-int8 (default), onnx (fp32) or torch",
+    )
     conversation_idle_seconds: float = Field(default=7 * 86400.0, gt=0)
     max_question_chars: int = Field(default=500, ge=10)
     max_k: int = Field(default=20, ge=1)

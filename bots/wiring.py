@@ -6,7 +6,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from bots.settings import Settings
-from index.embedding import Encoder, SentenceTransformerEncoder
+from index.embedding import Backend, Encoder
+from index.embedding import load_encoder as _load
 from index.store import NewsIndex
 from qa.service import QAService
 from qa.web import WebSources, other_sources
@@ -14,19 +15,25 @@ from qa.web import WebSources, other_sources
 
 def load_encoder(settings: Settings) -> Encoder:
     """The configured model, loaded once per process."""
-    return _encoder(settings.model_path)
+    return _encoder(settings.model_path, settings.encoder_backend)
 
 
 @lru_cache(maxsize=2)
-def _encoder(model_path: Path | None) -> Encoder:
-    return SentenceTransformerEncoder(model_path)
+def _encoder(model_path: Path | None, backend: Backend) -> Encoder:
+    return _load(model_path, backend)
 
 
 def build_service(
-    settings: Settings, encoder: Encoder | None = None, data_dir: Path | None = None
+    settings: Settings,
+    encoder: Encoder | None = None,
+    data_dir: Path | None = None,
+    *,
+    rebuilding: bool = False,
 ) -> QAService:
-    """A service over the configured data directory (or another one, for eval and bench)."""
-    index = NewsIndex(data_dir or settings.data_dir, encoder)
+    """A service over the configured data directory (or another one, for eval and bench).
+    rebuilding: the index may have been built with another model or backend; rebuild replaces
+    it."""
+    index = NewsIndex(data_dir or settings.data_dir, encoder, check_model=not rebuilding)
     return QAService(
         index,
         conversation_idle_seconds=settings.conversation_idle_seconds,

@@ -157,7 +157,10 @@ class NewsIndex:
         data_dir: Path,
         encoder: Encoder | None = None,
         context: ContextWeights | None = None,
+        *,
+        check_model: bool = True,
     ) -> None:
+        """check_model=False opens an index built with another model: only to rebuild it."""
         self.data_dir = Path(data_dir)
         self.context = context or ContextWeights()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -186,7 +189,8 @@ class NewsIndex:
         conn.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
-        self._check_model()
+        if check_model:
+            self._check_model()
 
     # ---- connections and metadata -------------------------------------------------------
 
@@ -483,27 +487,12 @@ class NewsIndex:
         order)."""
         texts = [text for _, sentences in articles for text in sentences]
         spans = [clauses(text) for text in texts]
-        clause_texts = [text[s:e] for text, cut in zip(texts, spans, strict=True) for s, e in cut]
-        titles = [article.title for article, _ in articles]
-        count = len(clause_texts) + len(titles) + len(texts)
-
-        def in_sentences(stage: str, done: int, total: int) -> None:
-            # Clauses and titles are embedded too; a reader counts sentences.
-            progress(stage, done * len(texts) // max(count, 1), len(texts))
-
-        everything = self._embed(texts + clause_texts + titles, in_sentences)
-        raw = everything[: len(texts)]
-        clause_vectors = everything[len(texts) : len(texts) + len(clause_texts)]
-        title_vectors = everything[len(texts) + len(clause_texts) :]
-        clause_blobs: list[bytes | None] = []
-        first = 0
-        for cut in spans:
-            last = first + len(cut)
-            # half precision: a clause vector only ever feeds a cosine, and it halves their size
-            clause_blobs.append(
-                clause_vectors[first:last].astype(np.float16).tobytes() if cut else None
-            )
-            first = last
+        raw, clause_vectors = self._embed(texts, spans, progress)
+        title_vectors = self.encoder.encode([article.title for article, _ in articles])
+        # half precision: a clause vector only ever feeds a cosine, and it halves their size
+        clause_blobs = [
+            None if v is None else v.astype(np.float16).tobytes() for v in clause_vectors
+        ]
         context = np.empty_like(raw)
         first = 0
         for (_, sentences), title in zip(articles, title_vectors, strict=True):
@@ -520,17 +509,25 @@ class NewsIndex:
             clauses=clause_blobs,
         )
 
-    def _embed(self, texts: list[str], progress: Progress) -> Vectors:
-        """Vectors of texts, in their order. They are encoded shortest first, so that each
-        batch pads little: sentences, clauses and titles differ a lot in length."""
+    def _embed(
+        self, texts: list[str], spans: list[list[tuple[int, int]]], progress: Progress
+    ) -> tuple[Vectors, list[Vectors | None]]:
+        """Vectors of texts and of their clauses' spans (one pass), in their order. They are
+        encoded shortest first, so that each batch pads little."""
         batch = 256
         out = np.zeros((len(texts), self.encoder.dim), dtype=np.float32)
+        pooled: list[Vectors | None] = [None] * len(texts)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for first in range(0, len(texts), batch):
             chunk = order[first : first + batch]
-            out[chunk] = self.encoder.encode([texts[i] for i in chunk])
+            vectors, parts = self.encoder.encode_with_spans(
+                [texts[i] for i in chunk], [spans[i] for i in chunk]
+            )
+            out[chunk] = vectors
+            for i, part in zip(chunk, parts, strict=True):
+                pooled[i] = part
             progress("embedding", min(first + batch, len(texts)), len(texts))
-        return out
+        return out, pooled
 
     def remove(self, article_id: str) -> int:
         """Remove an article and its sentences; returns how many sentences went."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedding import Vectors
+from index.embedding import Vectors, weights_id
 from index.store import NewsIndex, Sentence
 from index.vectors import ContextWeights
 from qa.conversations import Conversation
@@ -95,7 +95,8 @@ class Retriever:
         """Whether the index's model is the one the adapter and the answer-type probes were
         fitted on; with any other model both are left out. Known once an encoder is needed."""
         if self._fitted_model is None:
-            self._fitted_model = self.ranker.params.get("model") == self._index.encoder.model_id
+            model = weights_id(self._index.encoder.model_id)  # any backend of the same weights
+            self._fitted_model = self.ranker.params.get("model") == model
             if not self._fitted_model:
                 # a copy: the ranker given may serve indexes of the fitted model too
                 self.ranker = self.ranker.for_other_model()

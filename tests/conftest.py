@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bots.settings import get_settings
-from index.embedding import Encoder, SentenceTransformerEncoder
+from index.embedding import Encoder, load_encoder
 from index.store import NewsIndex
 from qa.service import QAService
 from tests.fakes import FakeEncoder
@@ -40,8 +40,8 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
 
 @pytest.fixture(scope="session")
 def encoder() -> Encoder:
-    """The real packaged all-MiniLM-L6-v2, loaded once for the whole run."""
-    return SentenceTransformerEncoder()
+    """The real packaged all-MiniLM-L6-v2 on the default backend, loaded once for the run."""
+    return load_encoder()
 
 
 @pytest.fixture

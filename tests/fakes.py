@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -32,6 +33,20 @@ class FakeEncoder:
     def encode(self, texts: list[str], *, progress: bool = False) -> Vectors:
         self.calls += 1
         self.encoded += len(texts)
+        return self._vectors(texts)
+
+    def encode_with_spans(
+        self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[Vectors, list[Vectors | None]]:
+        """Each span's vector is its text's own: the real model pools them in the same pass."""
+        vectors = self.encode(texts)
+        parts = [
+            self._vectors([text[s:e] for s, e in cut]) if cut else None
+            for text, cut in zip(texts, spans, strict=True)
+        ]
+        return vectors, parts
+
+    def _vectors(self, texts: list[str]) -> Vectors:
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in _WORD.findall(text.lower()):

