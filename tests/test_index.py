@@ -115,15 +115,20 @@ def test_index_refuses_another_model_until_rebuilt(
 ) -> None:
     NewsIndex(tmp_path, fake_encoder).ingest([VIENNA])
     other = FakeEncoder(dim=32, model_id="other-model@2")
+    switched = NewsIndex(tmp_path, other)
     with pytest.raises(ModelMismatchError, match="newsqa rebuild"):
-        NewsIndex(tmp_path, other)
-    # Rebuilding is the way to switch models: open without the check, rebuild with the new one.
-    index = NewsIndex(tmp_path)
-    index._encoder = other
-    stats = index.rebuild()
+        switched.load()
+    with pytest.raises(ModelMismatchError, match="newsqa rebuild"):
+        switched.ingest([OSLO])
+    # Rebuilding is the way to switch models, straight from an index opened with the new one.
+    stats = switched.rebuild()
     assert stats.model == "other-model@2"
     assert stats.dim == 32
+    assert switched.manifest() is not None
     assert NewsIndex(tmp_path, other).stats().vectors == 2
+    assert top_text(NewsIndex(tmp_path, other), "ministers Vienna").startswith("The ministers")
+    with pytest.raises(ModelMismatchError):
+        NewsIndex(tmp_path, fake_encoder).load()
 
 
 def test_rebuild_keeps_ids_of_unchanged_sentences(
@@ -137,8 +142,10 @@ def test_rebuild_keeps_ids_of_unchanged_sentences(
     assert index.sentence_ids("oslo") == ids_before
     assert stats.generation == generation + 1
     assert stats.sentences == stats.vectors == 4
-    vector_files = sorted(p.name for p in (tmp_path / "vectors").glob("*.faiss"))
-    assert vector_files == [f"raw-{stats.generation}.faiss", f"vectors-{stats.generation}.faiss"]
+    # the rebuilt index is one fresh segment; the old one's files are gone
+    names = sorted(p.name for p in (tmp_path / "segments").iterdir())
+    assert len({name.split(".")[0] for name in names}) == 1
+    assert not (tmp_path / "vectors").exists()
 
 
 def test_context_neighbours_and_article_listing(tmp_path: Path, fake_encoder: FakeEncoder) -> None:

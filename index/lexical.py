@@ -1,0 +1,67 @@
+"""Lexical search: BM25 over the catalog's FTS5 table (porter stemming, stop words dropped)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Collection
+
+from index.stopwords import STOP_WORDS
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def terms(text: str) -> list[str]:
+    """The words of text worth matching: lowercased, stop words dropped, first occurrence kept."""
+    seen: dict[str, None] = {}
+    for token in _TOKEN.findall(text.lower()):
+        if token not in STOP_WORDS and token not in seen:
+            seen[token] = None
+    return list(seen)
+
+
+def _phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def search(
+    conn: sqlite3.Connection,
+    text: str,
+    k: int,
+    article_id: str | None = None,
+    allowed: Collection[int] | None = None,
+) -> list[tuple[int, float]]:
+    """Sentence ids and BM25 scores (higher is better) for the words of text.
+
+    With article_id, only that article's sentences; with allowed, only those sentence ids.
+    """
+    words = terms(text)
+    if not words or (allowed is not None and not allowed):
+        return []
+    query = " OR ".join(_phrase(term) for term in words)
+    sql = "SELECT f.rowid, -bm25(sentences_fts) FROM sentences_fts f"
+    where = " WHERE sentences_fts MATCH ?"
+    params: list[object] = [query]
+    if article_id is not None:
+        sql += " JOIN sentences s ON s.id = f.rowid"
+        where += " AND s.article_id = ?"
+        params.append(article_id)
+    if allowed is not None:
+        where += " AND f.rowid IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(sorted(int(i) for i in allowed)))
+    params.append(k)
+    rows = conn.execute(sql + where + " ORDER BY bm25(sentences_fts) LIMIT ?", params).fetchall()
+    return [(int(row[0]), float(row[1])) for row in rows]
+
+
+def term_counts(conn: sqlite3.Connection, text: str) -> dict[str, int]:
+    """For each word of text that lexical search would use, how many sentences contain it."""
+    return {
+        term: int(
+            conn.execute(
+                "SELECT COUNT(*) FROM sentences_fts WHERE sentences_fts MATCH ?", (_phrase(term),)
+            ).fetchone()[0]
+        )
+        for term in terms(text)
+    }

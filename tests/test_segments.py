@@ -1,0 +1,108 @@
+"""Vector segments: a write touches only its own vectors; deletions and merges keep answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from index import segments
+from index.articles import Article
+from index.reader import IndexReader
+from index.store import MERGE_FAN_IN, NewsIndex
+from tests.fakes import FakeEncoder
+
+
+def story(n: int) -> Article:
+    return Article(
+        id=f"story-{n}",
+        title=f"Story {n}",
+        text=f"Harbour number {n} reopened today. Crews in town{n} cleared the quay{n}.",
+    )
+
+
+def files(data_dir: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (data_dir / "segments").iterdir()}
+
+
+def live_segments(index: NewsIndex) -> list[int]:
+    return [int(r[0]) for r in index.connection.execute("SELECT id FROM segments ORDER BY id")]
+
+
+def test_adding_an_article_writes_only_its_own_segment(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([story(n) for n in range(20)])
+    before = files(tmp_path)
+    index.ingest([story(99)])
+    after = files(tmp_path)
+    assert {k: v for k, v in after.items() if k in before} == before, "old files untouched"
+    added = set(after) - set(before)
+    assert len({name.split(".")[0] for name in added}) == 1
+    assert sum((tmp_path / "segments" / name).stat().st_size for name in added) < 4096
+
+
+def test_removing_an_article_writes_no_vector_file_and_hides_its_sentences(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([story(1), story(2)])
+    before = files(tmp_path)
+    query = fake_encoder.encode(["harbour town1 quay1"])[0]
+    [(top, _)] = index.search_dense(query, 1)
+    assert index.sentences([top])[top].article_id == "story-1"
+    index.remove("story-1")
+    assert files(tmp_path) == before
+    found = index.search_dense(query, 10)
+    assert found and all(index.sentences([i])[i].article_id == "story-2" for i, _ in found)
+    assert len(found) == 2, "every live sentence is still found: deleted ones are skipped"
+    reopened = NewsIndex(tmp_path, fake_encoder)
+    assert [i for i, _ in reopened.search_dense(query, 10)] == [i for i, _ in found]
+
+
+def test_small_segments_are_merged_and_compaction_drops_deleted_vectors(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    for n in range(MERGE_FAN_IN):
+        index.ingest([story(n)])
+    assert len(live_segments(index)) == 1, "eight one-article segments became one"
+    query = fake_encoder.encode(["harbour town3 quay3"])[0]
+    best = index.search_dense(query, 3)
+    index.remove("story-5")
+    assert index.connection.execute("SELECT COUNT(*) FROM tombstones").fetchone()[0] == 2
+    assert index.compact() == 1
+    assert index.connection.execute("SELECT COUNT(*) FROM tombstones").fetchone()[0] == 0
+    [segment] = live_segments(index)
+    ids = np.load(tmp_path / "segments" / f"{segment}.ids.npy")
+    assert len(ids) == 2 * (MERGE_FAN_IN - 1)
+    assert index.search_dense(query, 3) == best
+    assert index.stats().vectors == index.stats().sentences
+
+
+def test_large_segments_are_searched_through_the_approximate_index(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((3000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(10, 3010, dtype=np.int64)
+    segments.write(tmp_path, 1, ids, vectors, vectors, ann=True)
+    opened = segments.Segment.open(tmp_path, 1, ann=True)
+    snapshot = segments.Snapshot(1, 16, (opened,), np.asarray([ids[0]], dtype=np.int64))
+    recall = []
+    for query in vectors[:20]:
+        approximate = {i for i, _ in snapshot.search(query, 50)}
+        exact = {i for i, _ in snapshot.exact_search(query, 50)}
+        assert int(ids[0]) not in approximate
+        recall.append(len(approximate & exact) / 50)
+    assert np.mean(recall) >= 0.9
+    # scores are exact cosines, whatever the quantisation
+    [(best, score)] = snapshot.search(vectors[5], 1)
+    assert best == ids[5] and abs(score - 1.0) < 1e-2
+
+
+def test_the_index_stands_behind_the_read_interface(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    reader: IndexReader = NewsIndex(tmp_path, fake_encoder)
+    assert reader.search_dense(fake_encoder.encode(["x"])[0], 5) == []
