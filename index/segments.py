@@ -1,11 +1,12 @@
 """Vector segments: immutable files of sentence vectors, searched together as one snapshot.
 
-A segment holds the vectors of the sentences one write added: their ids (sorted), their own
-vectors and their searched context vectors, both half precision and memory-mapped, and, once a
-segment is large, an approximate index (IVF with 8-bit scalar quantisation, memory-mapped too)
-over the context vectors. A segment is written completely before the catalog lists it, and never
-changed afterwards; a deleted sentence's vector stays in its segment as a tombstone, skipped by
-search, until compaction writes the survivors into a new segment.
+A segment holds the vectors of the sentences one write added: their ids (sorted) and their own
+vectors (half precision, memory-mapped), and their searched context vectors: half precision and
+searched exactly while the segment is small; once it is large, only as the 8-bit codes of an
+approximate index (IVF with scalar quantisation, memory-mapped too), which also decodes them.
+A segment is written completely before the catalog lists it, and never changed afterwards; a
+deleted sentence's vector stays in its segment as a tombstone, skipped by search, until
+compaction writes the survivors into a new segment.
 """
 
 from __future__ import annotations
@@ -41,8 +42,6 @@ ANN_MIN = 50_000
 NPROBE = 48
 # A scoped search over at most this many sentences is done exactly on their vectors.
 EXACT_SCOPE_MAX = 20_000
-# Candidates taken from an approximate index before they are re-scored exactly.
-ANN_FETCH_MIN = 100
 
 # The crash tests (tests/test_crash.py) set this to kill a write at one named point.
 CRASH_ENV = "NEWSQA_TEST_CRASH_AT"
@@ -93,8 +92,12 @@ def _save(path: Path, array: npt.NDArray[Any]) -> None:
         np.save(handle, array, allow_pickle=False)
 
 
-def build_ann(context: Vectors, ids: Ids, seed: int = 0) -> FaissIndex:
-    """An IVF index with 8-bit scalar quantisation over unit vectors, keyed by sentence id."""
+def build_ann(context: npt.NDArray[Any], seed: int = 0) -> FaissIndex:
+    """An IVF index with 8-bit scalar quantisation over unit vectors, keyed by row.
+
+    Rows, not sentence ids, so that the map from key to vector is a plain array: memory-mapped
+    with the rest, where a hash table of a million ids would cost hundreds of MB in memory.
+    """
     n, dim = context.shape
     cells = max(16, int(4 * math.sqrt(n)))
     quantizer = faiss.IndexFlatIP(dim)
@@ -102,14 +105,12 @@ def build_ann(context: Vectors, ids: Ids, seed: int = 0) -> FaissIndex:
         quantizer, dim, cells, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
     )
     rng = np.random.default_rng(seed)
-    sample = rng.choice(n, size=min(n, 40 * cells), replace=False)
+    sample = np.sort(rng.choice(n, size=min(n, 40 * cells), replace=False))
     index.cp.seed = seed
-    index.train(np.ascontiguousarray(context[np.sort(sample)], dtype=np.float32))
+    index.train(np.ascontiguousarray(context[sample], dtype=np.float32))
     for first in range(0, n, 100_000):
-        index.add_with_ids(
-            np.ascontiguousarray(context[first : first + 100_000], dtype=np.float32),
-            ids[first : first + 100_000],
-        )
+        index.add(np.ascontiguousarray(context[first : first + 100_000], dtype=np.float32))
+    index.set_direct_map_type(faiss.DirectMap.Array)  # type: ignore[attr-defined]
     return index
 
 
@@ -117,8 +118,8 @@ def write(
     folder: Path,
     segment_id: int,
     ids: Ids,
-    raw: Vectors,
-    context: Vectors,
+    raw: npt.NDArray[Any],
+    context: npt.NDArray[Any],
     *,
     ann: bool | None = None,
 ) -> int:
@@ -134,13 +135,14 @@ def write(
     try:
         _save(path_of(folder, segment_id, "ids.npy"), ids.astype(np.int64))
         crash_point("segment-ids")
-        _save(path_of(folder, segment_id, "raw.npy"), raw.astype(np.float16))
+        _save(path_of(folder, segment_id, "raw.npy"), np.asarray(raw, dtype=np.float16))
         crash_point("segment-raw")
-        _save(path_of(folder, segment_id, "ctx.npy"), context.astype(np.float16))
         if use_ann:
-            index = build_ann(context, ids)
+            index = build_ann(context)
             with _atomic(path_of(folder, segment_id, "ann.faiss")) as temp:
                 faiss.write_index(index, str(temp))
+        else:
+            _save(path_of(folder, segment_id, "ctx.npy"), np.asarray(context, dtype=np.float16))
         _fsync_dir(folder)
     except BaseException:
         delete(folder, [segment_id])
@@ -186,7 +188,6 @@ class Segment:
     id: int
     ids: Ids
     raw: npt.NDArray[np.float16]
-    context: npt.NDArray[np.float16]
     flat: Vectors | None  # context vectors in memory, for exact search of a small segment
     ann: FaissIndex | None
 
@@ -196,20 +197,24 @@ class Segment:
         try:
             ids = np.load(path_of(folder, segment_id, "ids.npy"), allow_pickle=False)
             raw = np.load(path_of(folder, segment_id, "raw.npy"), mmap_mode="r")
-            context = np.load(path_of(folder, segment_id, "ctx.npy"), mmap_mode="r")
-            index = None
+            index: FaissIndex | None = None
             flat = None
             if ann:
-                index = faiss.read_index(
+                loaded: FaissIndex = faiss.read_index(
                     str(path_of(folder, segment_id, "ann.faiss")), faiss.IO_FLAG_MMAP
                 )
+                loaded.nprobe = NPROBE
+                size = int(loaded.ntotal)
+                index = loaded
             else:
+                context = np.load(path_of(folder, segment_id, "ctx.npy"), mmap_mode="r")
                 flat = np.asarray(context, dtype=np.float32)
+                size = len(flat)
         except (OSError, ValueError, RuntimeError) as exc:
             raise IndexCorruptError(f"cannot read vector segment {segment_id}: {exc}") from exc
-        if not (len(ids) == len(raw) == len(context)):
+        if not (len(ids) == len(raw) == size):
             raise IndexCorruptError(f"vector segment {segment_id} has parts of different sizes")
-        return cls(segment_id, np.asarray(ids), raw, context, flat, index)
+        return cls(segment_id, np.asarray(ids), raw, flat, index)
 
     def positions(self, ids: Ids) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
         """Which of ids this segment holds, and where."""
@@ -219,10 +224,37 @@ class Segment:
         clipped = np.minimum(at, len(self.ids) - 1)
         return self.ids[clipped] == ids, clipped
 
+    def context_rows(self, rows: npt.NDArray[np.intp]) -> Vectors:
+        """Context vectors of rows (decoded from the approximate index's codes when large)."""
+        if self.flat is not None:
+            return self.flat[rows]
+        assert self.ann is not None
+        out: Vectors = self.ann.reconstruct_batch(np.asarray(rows, dtype=np.int64))
+        return out
+
+    def context_block(self, first: int, last: int) -> Vectors:
+        """Context vectors of a run of rows."""
+        if self.flat is not None:
+            return self.flat[first:last]
+        assert self.ann is not None
+        out: Vectors = self.ann.reconstruct_n(first, last - first)
+        return out
+
+    def live(self, dead: Ids) -> tuple[Ids, npt.NDArray[np.float16], npt.NDArray[np.float16], Ids]:
+        """Ids, sentence and context vectors (half precision) of the rows not deleted, and the
+        deleted ids; read in blocks, so a large segment never exists in single precision."""
+        alive = ~np.isin(self.ids, dead) if len(dead) else np.ones(len(self.ids), dtype=bool)
+        rows = np.flatnonzero(alive)
+        context = np.empty((len(rows), self.raw.shape[1]), dtype=np.float16)
+        for first in range(0, len(rows), 100_000):
+            block = rows[first : first + 100_000]
+            context[first : first + len(block)] = self.context_rows(block)
+        return self.ids[rows], np.asarray(self.raw[rows]), context, self.ids[~alive]
+
     def search(
         self, query: Vectors, k: int, dead: Ids, allowed: Ids | None
     ) -> list[tuple[int, float]]:
-        """The k best live sentences of this segment, exact scores."""
+        """The k best live sentences of this segment."""
         if self.ann is None:
             assert self.flat is not None
             scores = self.flat @ query
@@ -236,25 +268,26 @@ class Segment:
                 return []
             top = np.argpartition(-scores, k - 1)[:k]
             return [(int(self.ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+        # The approximate index is keyed by row: select rows, not sentence ids.
         selectors: list[Any] = []
         if len(dead):
-            selectors.append(faiss.IDSelectorNot(faiss.IDSelectorBatch(dead)))
+            hit, at = self.positions(dead)
+            selectors.append(faiss.IDSelectorNot(faiss.IDSelectorBatch(at[hit].astype(np.int64))))
         if allowed is not None:
-            selectors.append(faiss.IDSelectorBatch(allowed))
+            hit, at = self.positions(allowed)
+            selectors.append(faiss.IDSelectorBatch(at[hit].astype(np.int64)))
         selector = None
         if len(selectors) == 2:
             selector = faiss.IDSelectorAnd(selectors[0], selectors[1])
         elif selectors:
             selector = selectors[0]
         params = faiss.SearchParametersIVF(sel=selector, nprobe=NPROBE)  # type: ignore[call-arg]
-        _, found = self.ann.search(query.reshape(1, -1), max(k, ANN_FETCH_MIN), params=params)
-        found_ids = np.asarray([i for i in found[0] if i >= 0], dtype=np.int64)
-        # The quantised scores only choose candidates; the reported ones are exact.
-        hit, at = self.positions(found_ids)
-        rows = at[hit]
-        exact = np.asarray(self.context[rows], dtype=np.float32) @ query
-        order = np.argsort(-exact, kind="stable")[:k]
-        return [(int(found_ids[hit][i]), float(exact[i])) for i in order]
+        scores, rows = self.ann.search(query.reshape(1, -1), k, params=params)
+        return [
+            (int(self.ids[row]), float(score))
+            for row, score in zip(rows[0], scores[0], strict=True)
+            if row >= 0
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,8 +344,8 @@ class Snapshot:
         for segment in self.segments:
             dead = self._dead_in(segment)
             for first in range(0, len(segment.ids), 200_000):
-                block = np.asarray(segment.context[first : first + 200_000], dtype=np.float32)
-                scores = block @ query
+                last = min(first + 200_000, len(segment.ids))
+                scores = segment.context_block(first, last) @ query
                 ids = segment.ids[first : first + 200_000]
                 if len(dead):
                     scores[np.isin(ids, dead)] = -np.inf
@@ -328,8 +361,7 @@ class Snapshot:
         for segment in self.segments:
             hit, at = segment.positions(ids)
             if hit.any():
-                source = segment.context if context else segment.raw
-                out[hit] = source[at[hit]]
+                out[hit] = segment.context_rows(at[hit]) if context else segment.raw[at[hit]]
                 seen |= hit
         return ids[seen], out[seen]
 
@@ -340,6 +372,5 @@ class Snapshot:
         for segment in self.segments:
             hit, at = segment.positions(wanted)
             if hit.any():
-                source = segment.context if context else segment.raw
-                out[hit] = source[at[hit]]
+                out[hit] = segment.context_rows(at[hit]) if context else segment.raw[at[hit]]
         return out

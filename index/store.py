@@ -559,17 +559,16 @@ class NewsIndex:
         parts = [s for s in snapshot.segments if s.id in set(chosen)]
         if not parts or (len(parts) == 1 and not force):
             return 0
-        dead_ids = snapshot.dead
         keep_ids: list[Any] = []
         raws: list[Any] = []
         contexts: list[Any] = []
         gone: list[Any] = []
         for part in parts:
-            alive = ~np.isin(part.ids, dead_ids) if len(dead_ids) else np.ones(len(part.ids), bool)
-            keep_ids.append(part.ids[alive])
-            raws.append(np.asarray(part.raw[alive]))
-            contexts.append(np.asarray(part.context[alive]))
-            gone.append(part.ids[~alive])
+            ids_part, raw_part, context_part, gone_part = part.live(snapshot.dead)
+            keep_ids.append(ids_part)
+            raws.append(raw_part)
+            contexts.append(context_part)
+            gone.append(gone_part)
         ids = np.concatenate(keep_ids)
         if force and len(parts) == 1 and len(ids) == len(parts[0].ids):
             return 0  # one segment, nothing deleted: nothing to gain

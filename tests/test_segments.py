@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from index import segments
 from index.articles import Article
@@ -106,3 +107,23 @@ def test_the_index_stands_behind_the_read_interface(
 ) -> None:
     reader: IndexReader = NewsIndex(tmp_path, fake_encoder)
     assert reader.search_dense(fake_encoder.encode(["x"])[0], 5) == []
+
+
+def test_a_large_segment_answers_and_forgets_through_its_approximate_index(
+    tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(segments, "ANN_MIN", 10)
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([story(n) for n in range(30)])
+    assert index.connection.execute("SELECT SUM(ann) FROM segments").fetchone()[0] == 1
+    assert not list((tmp_path / "segments").glob("*.ctx.npy")), "codes replace context vectors"
+    query = fake_encoder.encode(["crews town7 quay7"])[0]
+    [(top, _)] = index.search_dense(query, 1)
+    assert index.sentences([top])[top].text == "Crews in town7 cleared the quay7."
+    exact = index.sentence_vectors([top], context=True)[0]
+    assert abs(float(np.linalg.norm(exact)) - 1.0) < 0.02
+    index.remove("story-7")
+    found = index.search_dense(query, 60)
+    assert top not in {i for i, _ in found}
+    assert len(found) == 58
+    assert len(index.search_dense(query, 5, article_id="story-8")) == 2
