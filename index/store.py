@@ -37,9 +37,10 @@ from index.errors import (
     IndexWriteError,
     ModelMismatchError,
 )
-from index.pipeline import Progress, no_progress
+from index.pipeline import Embedded, Progress, no_progress
 from index.reader import IndexReader
 from index.segments import Segment, Snapshot
+from index.splitter import Span
 from index.vectors import ContextWeights
 
 __all__ = [
@@ -230,6 +231,10 @@ class NewsIndex:
         )
         self._snapshot = Snapshot(generation, dim, opened, np.sort(dead))
         return self._snapshot
+
+    def snapshot(self) -> Snapshot:
+        """The committed segments as this process sees them (for measuring search)."""
+        return self._current()
 
     def load(self) -> None:
         """Check the model and map the vectors now rather than at the first question."""
@@ -449,6 +454,51 @@ class NewsIndex:
             self._commit(apply, new, drop, model, dim)
             self._merge_small()
         return report
+
+    def add_embedded(
+        self,
+        split: Sequence[tuple[Article, Sequence[Span]]],
+        embedded: Embedded,
+        model: str,
+    ) -> list[int]:
+        """Store new articles whose vectors were made elsewhere, in one segment and one
+        transaction (bulk loading: `newsqa bench --scale`); returns their sentence ids."""
+        with self._writing():
+            conn = self.connection
+            ids = catalog.next_ids(conn, len(embedded.raw))
+            new = []
+            if ids:
+                new.append(
+                    self._write_segment(
+                        self._next_segment(conn), ids, embedded.raw, embedded.context
+                    )
+                )
+
+            def apply(conn: sqlite3.Connection) -> None:
+                now = time.time()
+                cursor = 0
+                rows: list[catalog.SentenceRow] = []
+                for article, spans in split:
+                    catalog.upsert_article(conn, article, now, embedded.titles[article.id])
+                    for position, span in enumerate(spans):
+                        rows.append(
+                            (
+                                ids[cursor],
+                                article.id,
+                                position,
+                                span.start,
+                                span.end,
+                                span.text,
+                                embedded.clauses[cursor],
+                            )
+                        )
+                        cursor += 1
+                catalog.insert_sentences(conn, rows)
+                if ids:
+                    catalog.set_meta(conn, "next_sentence_id", str(ids[-1] + 1))
+
+            self._commit(apply, new, [], model, embedded.raw.shape[1])
+            return ids
 
     def remove(self, article_id: str) -> int:
         """Remove an article and its sentences; returns how many sentences went.
