@@ -88,8 +88,14 @@ def _atomic(final: Path) -> Iterator[Path]:
 
 
 def _save(path: Path, array: npt.NDArray[Any]) -> None:
+    """np.save's format, written through Python's file object: numpy's own writer reports a
+    full disk as a short write without errno, this raises OSError(ENOSPC)."""
+    array = np.ascontiguousarray(array)
     with _atomic(path) as temp, open(temp, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
+        np.lib.format.write_array_header_1_0(
+            handle, np.lib.format.header_data_from_array_1_0(array)
+        )
+        handle.write(array.data)
 
 
 def build_ann(context: npt.NDArray[Any], seed: int = 0) -> FaissIndex:
