@@ -117,6 +117,16 @@ def rebuild() -> None:
 
 
 @app.command()
+def compact() -> None:
+    """Merge the vector segments into one, dropping removed sentences' vectors."""
+    service = _service(model=False)
+    with _errors():
+        merged = service.compact()
+    figures = service.stats()
+    typer.echo(f"compacted: {merged} segments merged; {figures.vectors} vectors")
+
+
+@app.command()
 def stats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Print what the index holds."""
     service = _service(model=False)

@@ -127,3 +127,25 @@ def test_a_large_segment_answers_and_forgets_through_its_approximate_index(
     assert top not in {i for i, _ in found}
     assert len(found) == 58
     assert len(index.search_dense(query, 5, article_id="story-8")) == 2
+
+
+def test_compact_command_merges_segments_and_drops_removed_vectors(
+    tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from bots.cli import app
+
+    data_dir = tmp_path / "data"
+    index = NewsIndex(data_dir, fake_encoder)
+    for n in range(3):
+        index.ingest([story(n)])
+    index.remove("story-1")
+    monkeypatch.setenv("NEWSQA_DATA_DIR", str(data_dir))
+    result = CliRunner().invoke(app, ["compact"])
+    assert result.exit_code == 0, result.output
+    assert "3 segments merged; 4 vectors" in result.stdout
+    assert len(live_segments(index)) == 1
+    assert {p.name.split(".")[0] for p in (data_dir / "segments").iterdir()} == {
+        str(live_segments(index)[0])
+    }
