@@ -149,3 +149,31 @@ def test_compact_command_merges_segments_and_drops_removed_vectors(
     assert {p.name.split(".")[0] for p in (data_dir / "segments").iterdir()} == {
         str(live_segments(index)[0])
     }
+
+
+def test_an_index_written_before_segments_is_moved_into_one(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    import shutil
+
+    import faiss
+
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([story(1), story(2)])
+    query = fake_encoder.encode(["crews town2 quay2"])[0]
+    expected = index.search_dense(query, 3)
+    # Rewrite it in the previous layout: one IndexIDMap2 file of each kind per generation.
+    ids = index.sentence_ids("story-1") + index.sentence_ids("story-2")
+    generation = index.stats().generation
+    (tmp_path / "vectors").mkdir()
+    for kind, context in (("vectors", True), ("raw", False)):
+        old = faiss.IndexIDMap2(faiss.IndexFlatIP(fake_encoder.dim))
+        old.add_with_ids(index.sentence_vectors(ids, context=context), np.asarray(ids))
+        faiss.write_index(old, str(tmp_path / "vectors" / f"{kind}-{generation}.faiss"))
+    index.connection.execute("DELETE FROM segments")
+    shutil.rmtree(tmp_path / "segments")
+
+    reopened = NewsIndex(tmp_path, fake_encoder)
+    assert not (tmp_path / "vectors").exists()
+    assert len(live_segments(reopened)) == 1
+    assert [i for i, _ in reopened.search_dense(query, 3)] == [i for i, _ in expected]
