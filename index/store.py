@@ -206,7 +206,7 @@ class NewsIndex:
                     time.sleep(0.05)
         raise AssertionError("unreachable")
 
-    def _load_snapshot(self) -> Snapshot:
+    def _load_snapshot(self, *, check: bool = True) -> Snapshot:
         conn = self.connection
         conn.execute("BEGIN")
         try:
@@ -222,15 +222,18 @@ class NewsIndex:
         snapshot = self._snapshot
         if snapshot is not None and snapshot.generation == generation:
             return snapshot
-        self._check_model(manifest)
+        if check:
+            self._check_model(manifest)
         dim = int(manifest["dim"]) if manifest else (self._encoder.dim if self._encoder else 1)
         cached = {s.id: s for s in snapshot.segments} if snapshot is not None else {}
         opened = tuple(
             cached.get(int(row[0])) or Segment.open(self._segment_dir, int(row[0]), bool(row[1]))
             for row in rows
         )
-        self._snapshot = Snapshot(generation, dim, opened, np.sort(dead))
-        return self._snapshot
+        loaded = Snapshot(generation, dim, opened, np.sort(dead))
+        if check:  # only a snapshot checked against the model may answer questions
+            self._snapshot = loaded
+        return loaded
 
     def snapshot(self) -> Snapshot:
         """The committed segments as this process sees them (for measuring search)."""
@@ -656,12 +659,8 @@ class NewsIndex:
 
     def _load_snapshot_unchecked(self) -> Snapshot:
         """The current segments whatever the configured model (compaction needs no model)."""
-        encoder, self._encoder = self._encoder, None
-        try:
-            with self._load_lock:
-                return self._load_snapshot()
-        finally:
-            self._encoder = encoder
+        with self._load_lock:
+            return self._load_snapshot(check=False)
 
     def _migrate_generation_files(self) -> None:
         """Move the vectors of an index written before segments (one FAISS file per generation)
