@@ -197,3 +197,32 @@ def test_ask_on_an_empty_index_says_to_ingest_first(
     assert result.exit_code == 0, result.output
     assert "Nothing in the indexed articles answers that." in result.stdout
     assert "newsqa ingest" in result.stderr
+
+
+def test_bench_at_scale_prints_every_figure_and_keeps_its_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train = Path(__file__).resolve().parent.parent.parent / "shared" / "train"
+    if not (train / "squad-train" / "docs.jsonl.gz").is_file():
+        train = Path("/work/shared/train")
+    if not (train / "squad-train" / "docs.jsonl.gz").is_file():
+        pytest.skip("the training sets are not here")
+    monkeypatch.setenv("NEWSQA_DATA_DIR", str(tmp_path / "data"))
+    args = ["bench", "--scale", "600", "--real", "40", "--questions", "20", "--train", str(train)]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    for figure in (
+        "600 sentences",
+        "sentences/s real",
+        "add one article:",
+        "remove it:",
+        "p99",
+        "recall@50",
+        "peak RSS",
+        "opens in",
+        "on disk",
+    ):
+        assert figure in first.stdout, first.stdout
+    built = tmp_path / "data" / "bench" / "scale-600"
+    assert (built / "built.json").is_file(), "the index is kept for the next run"
+    assert NewsIndex(built / "index").stats().sentences == 600
