@@ -55,13 +55,14 @@ def search(
     return [(int(row[0]), float(row[1])) for row in rows]
 
 
+def count(conn: sqlite3.Connection, term: str) -> int:
+    """How many sentences contain a word (as lexical search matches it: stemmed)."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM sentences_fts WHERE sentences_fts MATCH ?", (_phrase(term),)
+    ).fetchone()
+    return int(row[0])
+
+
 def term_counts(conn: sqlite3.Connection, text: str) -> dict[str, int]:
     """For each word of text that lexical search would use, how many sentences contain it."""
-    return {
-        term: int(
-            conn.execute(
-                "SELECT COUNT(*) FROM sentences_fts WHERE sentences_fts MATCH ?", (_phrase(term),)
-            ).fetchone()[0]
-        )
-        for term in terms(text)
-    }
+    return {term: count(conn, term) for term in terms(text)}

@@ -105,14 +105,17 @@ def build_ann(context: npt.NDArray[Any], seed: int = 0) -> FaissIndex:
     with the rest, where a hash table of a million ids would cost hundreds of MB in memory.
     """
     n, dim = context.shape
-    cells = max(16, int(4 * math.sqrt(n)))
+    # 2 sqrt(n) cells trained for 10 rounds on 30 points each: a million vectors train in
+    # minutes on 2 cores; recall is recovered by probing more cells (NPROBE, measured).
+    cells = max(16, int(2 * math.sqrt(n)))
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFScalarQuantizer(
         quantizer, dim, cells, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
     )
     rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(n, size=min(n, 40 * cells), replace=False))
+    sample = np.sort(rng.choice(n, size=min(n, 30 * cells), replace=False))
     index.cp.seed = seed
+    index.cp.niter = 10
     index.train(np.ascontiguousarray(context[sample], dtype=np.float32))
     for first in range(0, n, 100_000):
         index.add(np.ascontiguousarray(context[first : first + 100_000], dtype=np.float32))

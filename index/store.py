@@ -59,6 +59,7 @@ log = logging.getLogger("newsqa.index")
 # so each vector is rewritten a few times over its life, not at every write.
 MERGE_FAN_IN = 8
 DIR_MODE = 0o700
+TERM_COUNTS_KEPT = 100_000
 
 
 @dataclass(slots=True)
@@ -82,6 +83,12 @@ class Stats:
     model: str | None
     dim: int | None
     data_dir: str
+
+
+@dataclass(slots=True)
+class _TermCounts:
+    generation: int
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,7 @@ class NewsIndex:
         self._write_lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._snapshot: Snapshot | None = None
+        self._term_counts = _TermCounts(-1)
         conn = self.connection
         catalog.create(conn)
         columns = {row["name"] for row in conn.execute("PRAGMA table_info(sentences)")}
@@ -752,8 +760,23 @@ class NewsIndex:
         return lexical.search(self.connection, text, k, article_id, allowed)
 
     def term_counts(self, text: str) -> dict[str, int]:
-        """For each word of text that lexical search would use, how many sentences contain it."""
-        return lexical.term_counts(self.connection, text)
+        """For each word of text that lexical search would use, how many sentences contain it.
+
+        Counting a common word's sentences takes milliseconds at a million sentences, and the
+        same words come back question after question: counts are kept until the next write.
+        """
+        conn = self.connection
+        generation = catalog.generation(conn)
+        counts = self._term_counts
+        if counts.generation != generation or len(counts.counts) > TERM_COUNTS_KEPT:
+            counts = self._term_counts = _TermCounts(generation)
+        out: dict[str, int] = {}
+        for term in lexical.terms(text):
+            known = counts.counts.get(term)
+            if known is None:
+                known = counts.counts[term] = lexical.count(conn, term)
+            out[term] = known
+        return out
 
     def sentence_ids(self, article_id: str) -> list[int]:
         """Ids of an article's sentences, in reading order."""

@@ -198,3 +198,13 @@ def test_an_index_from_before_clause_vectors_still_answers(
     )
     index.rebuild()
     assert len(index.clause_vectors(index.sentence_ids("summit"))) == 1
+
+
+def test_term_counts_follow_every_write(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([VIENNA])
+    assert index.term_counts("Where do the ministers meet?") == {"ministers": 1, "meet": 1}
+    index.ingest([story("more", "Ministers met again. The ministers left.")])
+    assert index.term_counts("ministers") == {"ministers": 3}
+    index.remove("vienna")
+    assert index.term_counts("ministers") == {"ministers": 2}

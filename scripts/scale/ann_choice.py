@@ -10,7 +10,6 @@ against exact search.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import tempfile
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+
+from index import segments
 
 
 def main(folder: Path) -> None:
@@ -31,20 +32,9 @@ def main(folder: Path) -> None:
     exact = faiss.IndexFlatIP(dim)
     exact.add(vectors)
     _, truth = exact.search(queries, 50)
-    cells = max(16, int(4 * math.sqrt(n)))
 
     def ivf() -> faiss.Index:
-        index = faiss.IndexIVFScalarQuantizer(
-            faiss.IndexFlatIP(dim),
-            dim,
-            cells,
-            faiss.ScalarQuantizer.QT_8bit,
-            faiss.METRIC_INNER_PRODUCT,
-        )
-        sample = np.sort(rng.choice(n, min(n, 40 * cells), replace=False))
-        index.train(vectors[sample])
-        index.add(vectors)
-        return index
+        return segments.build_ann(vectors)  # what the product builds
 
     def hnsw_sq() -> faiss.Index:
         index = faiss.IndexHNSWSQ(
