@@ -10,6 +10,11 @@ from collections.abc import Collection
 from index.stopwords import STOP_WORDS
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+# Leaving out common words (see `selective`) starts at this many sentences ...
+PRUNE_FROM = 200_000
+# ... for words in more than this share of them (and more than COMMON_MIN).
+COMMON_SHARE = 0.01
+COMMON_MIN = 2_000
 
 
 def terms(text: str) -> list[str]:
@@ -31,12 +36,14 @@ def search(
     k: int,
     article_id: str | None = None,
     allowed: Collection[int] | None = None,
+    words: list[str] | None = None,
 ) -> list[tuple[int, float]]:
     """Sentence ids and BM25 scores (higher is better) for the words of text.
 
-    With article_id, only that article's sentences; with allowed, only those sentence ids.
+    With article_id, only that article's sentences; with allowed, only those sentence ids;
+    with words, only those of text's words.
     """
-    words = terms(text)
+    words = terms(text) if words is None else words
     if not words or (allowed is not None and not allowed):
         return []
     query = " OR ".join(_phrase(term) for term in words)
@@ -53,6 +60,24 @@ def search(
     params.append(k)
     rows = conn.execute(sql + where + " ORDER BY bm25(sentences_fts) LIMIT ?", params).fetchall()
     return [(int(row[0]), float(row[1])) for row in rows]
+
+
+def selective(counts: dict[str, int], total: int) -> list[str]:
+    """The words worth scoring in a corpus of `total` sentences.
+
+    FTS5 scores every sentence that matches any word before it can keep the best: at a million
+    sentences a common word matches tens of thousands of them and costs hundreds of ms, while
+    its low IDF hardly moves the ranking. In a large corpus such words are left out while rarer
+    ones remain; a small corpus (every evaluation set) keeps them all.
+    """
+    if total < PRUNE_FROM:
+        return list(counts)
+    limit = max(COMMON_MIN, int(COMMON_SHARE * total))
+    kept = [term for term, n in counts.items() if 0 < n <= limit]
+    if kept:
+        return kept
+    present = [(n, term) for term, n in counts.items() if n > 0]
+    return [min(present)[1]] if present else []
 
 
 def count(conn: sqlite3.Connection, term: str) -> int:

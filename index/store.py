@@ -757,7 +757,12 @@ class NewsIndex:
         allowed: Collection[int] | None = None,
     ) -> list[tuple[int, float]]:
         """Sentence ids and BM25 scores (higher is better) for the words of text."""
-        return lexical.search(self.connection, text, k, article_id, allowed)
+        words = None
+        if article_id is None and allowed is None:
+            total = int((catalog.manifest(self.connection) or {}).get("count", 0))
+            if total >= lexical.PRUNE_FROM:
+                words = lexical.selective(self.term_counts(text), total)
+        return lexical.search(self.connection, text, k, article_id, allowed, words)
 
     def term_counts(self, text: str) -> dict[str, int]:
         """For each word of text that lexical search would use, how many sentences contain it.

@@ -208,3 +208,22 @@ def test_term_counts_follow_every_write(tmp_path: Path, fake_encoder: FakeEncode
     assert index.term_counts("ministers") == {"ministers": 3}
     index.remove("vienna")
     assert index.term_counts("ministers") == {"ministers": 2}
+
+
+def test_a_large_corpus_leaves_common_words_out_of_lexical_search(
+    tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from index import lexical
+
+    assert lexical.selective({"said": 50_000, "harbour": 30, "zzz": 0}, 1_000_000) == ["harbour"]
+    assert lexical.selective({"said": 50_000, "year": 40_000}, 1_000_000) == ["year"]
+    assert lexical.selective({"said": 50_000, "harbour": 30}, 10_000) == ["said", "harbour"]
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([VIENNA, OSLO, story("common", "Ministers said many things. Ministers met.")])
+    # "ministers" is in 3 of 6 sentences: common once the corpus counts as large
+    assert len(index.search_lexical("ministers harbour", 10)) == 4
+    monkeypatch.setattr(lexical, "PRUNE_FROM", 1)
+    monkeypatch.setattr(lexical, "COMMON_MIN", 1)
+    monkeypatch.setattr(lexical, "COMMON_SHARE", 0.2)
+    [(only, _)] = index.search_lexical("ministers harbour", 10)
+    assert index.sentences([only])[only].text == "Boats blocked the harbour."
