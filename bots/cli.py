@@ -82,11 +82,22 @@ def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files (.txt .md .json .jsonl) or folders.")],
 ) -> None:
-    """Add articles; unchanged ones are left alone, changed ones replaced."""
+    """Add articles; unchanged ones are left alone, changed ones replaced.
+
+    An article is known by its id, else its url, else its file (see the README), so an edited
+    file replaces what it held before. Prints one line for each article added or replaced.
+    """
     service = _service()
     with _errors(), _progress_bar() as progress:
         outcome = service.ingest_paths(paths, progress)
     report = outcome.report
+    for verb, ids in (("added", report.added), ("replaced", report.replaced)):
+        for article_id in ids:
+            typer.echo(f"{verb} {article_id}  {outcome.titles.get(article_id, '')}".rstrip())
+    for old, new in outcome.superseded.items():
+        typer.echo(f"replaced {old} by {new}  {outcome.titles.get(new, '')}".rstrip())
+    for warning in outcome.warnings:
+        typer.echo(f"warning {warning}", err=True)
     for skipped in outcome.skipped:
         typer.echo(f"skipped {skipped}", err=True)
     typer.echo(
@@ -96,6 +107,35 @@ def ingest(
     )
     if outcome.skipped:
         raise typer.Exit(EXIT_SKIPPED)
+
+
+@app.command(name="list")
+def list_articles(
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many.")] = 0,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show this many.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List articles, newest first (by published date; undated ones last)."""
+    service = _service(model=False)
+    with _errors():
+        items, total = service.articles(offset, limit)
+    if as_json:
+        page = {
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "items": [dataclasses.asdict(item) for item in items],
+        }
+        typer.echo(json.dumps(page, ensure_ascii=False))
+        return
+    for item in items:
+        # the parsed date where there is one, else the text as given, marked as not a date
+        when = (item.published_at or "")[:10] or (f"({item.published})" if item.published else "-")
+        source = f" · {item.source}" if item.source else ""
+        count = f"{item.sentences} sentence" + ("" if item.sentences == 1 else "s")
+        typer.echo(f"{item.id}  {when}  {item.title}{source}  ({count})")
+    shown = f"{offset + 1}-{offset + len(items)}" if items else "none"
+    typer.echo(f"{shown} of {total} articles", err=True)
 
 
 @app.command()

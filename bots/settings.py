@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     conversation_idle_seconds: float = Field(default=7 * 86400.0, gt=0)
     max_question_chars: int = Field(default=500, ge=10)
     max_k: int = Field(default=20, ge=1)
+    max_conversations: int = Field(
+        default=10_000, ge=1, description="Conversations kept per way in; the oldest go first"
+    )
+    max_article_bytes: int = Field(
+        default=2_000_000, ge=1024, description="A file or record larger than this is refused"
+    )
 
     # ---- HTTP API (bots.api) ----
     host: str = "127.0.0.1"
@@ -40,6 +46,21 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_upload_bytes: int = Field(default=10_000_000, ge=1024)
     jobs_kept: int = Field(default=50, ge=1)
+    rate_limit: str | None = Field(
+        default="60/minute",
+        description="Requests per client address to /ask and the other read endpoints, in the "
+        "`limits` notation (60/minute, 5 per second); empty or 0: no limit",
+    )
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _rate_limit(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip() in ("", "0")):
+            return None
+        from limits import parse_many
+
+        parse_many(str(value))  # a ValueError names the notation it could not read
+        return str(value).strip()
 
     @field_validator("cors_origins", mode="before")
     @classmethod

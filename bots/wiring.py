@@ -31,4 +31,6 @@ def build_service(
         conversation_idle_seconds=settings.conversation_idle_seconds,
         max_question_chars=settings.max_question_chars,
         max_k=settings.max_k,
+        max_conversations=settings.max_conversations,
+        max_article_bytes=settings.max_article_bytes,
     )

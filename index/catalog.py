@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from index.articles import Article
+from index.dates import iso, parse_published
 from index.embedding import Vectors
 
 SCHEMA_VERSION = 2
@@ -34,6 +35,7 @@ CREATE TABLE IF NOT EXISTS articles (
     source TEXT,
     url TEXT,
     published TEXT,
+    published_at REAL,
     text_hash TEXT NOT NULL,
     ingested_at REAL NOT NULL,
     title_vector BLOB
@@ -80,6 +82,7 @@ class Sentence:
     before_id: int | None
     after_id: int | None
     article_sentences: int
+    published_at: str | None = None  # `published` as ISO 8601 UTC, None when it is not a date
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,7 @@ class ArticleInfo:
     published: str | None
     ingested_at: float
     sentences: int
+    published_at: str | None = None  # `published` as ISO 8601 UTC, None when it is not a date
 
 
 SentenceRow = tuple[int, str, int, int, int, str, bytes | None]
@@ -114,6 +118,32 @@ def connect(path: Path) -> sqlite3.Connection:
 def create(conn: sqlite3.Connection) -> None:
     """Create the tables an index needs (idempotent)."""
     conn.executescript(_SCHEMA)
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def add_published_at(conn: sqlite3.Connection) -> None:
+    """Give a database from before dates were parsed its `published_at` column, filled from
+    `published` where that is a date."""
+    if "published_at" in _columns(conn, "articles"):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if "published_at" in _columns(conn, "articles"):  # another process was first
+            conn.execute("COMMIT")
+            return
+        conn.execute("ALTER TABLE articles ADD COLUMN published_at REAL")
+        rows = conn.execute("SELECT id, published FROM articles WHERE published IS NOT NULL")
+        conn.executemany(
+            "UPDATE articles SET published_at = ? WHERE id = ?",
+            [(parse_published(row["published"]), row["id"]) for row in rows.fetchall()],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def meta(conn: sqlite3.Connection, key: str) -> str | None:
@@ -160,11 +190,12 @@ def upsert_article(
 ) -> None:
     """Insert an article or overwrite the stored one with the same id."""
     conn.execute(
-        "INSERT INTO articles (id, title, text, source, url, published, text_hash, ingested_at,"
-        " title_vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO articles (id, title, text, source, url, published, published_at, text_hash,"
+        " ingested_at, title_vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT(id) DO UPDATE SET title = excluded.title, text = excluded.text,"
         " source = excluded.source, url = excluded.url, published = excluded.published,"
-        " text_hash = excluded.text_hash, ingested_at = excluded.ingested_at,"
+        " published_at = excluded.published_at, text_hash = excluded.text_hash,"
+        " ingested_at = excluded.ingested_at,"
         " title_vector = excluded.title_vector",
         (
             article.id,
@@ -173,6 +204,7 @@ def upsert_article(
             article.source,
             article.url,
             article.published,
+            article.published_at,
             article.text_hash,
             now,
             title_vector,
@@ -219,7 +251,7 @@ def sentences(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, Sentenc
     rows = rows_in(
         conn,
         "SELECT s.id, s.article_id, s.position, s.start, s.end, s.text,"
-        " a.title, a.source, a.url, a.published,"
+        " a.title, a.source, a.url, a.published, a.published_at,"
         " p.text AS before, n.text AS after, p.id AS before_id, n.id AS after_id,"
         " (SELECT COUNT(*) FROM sentences c WHERE c.article_id = s.article_id)"
         "   AS article_sentences"
@@ -229,7 +261,10 @@ def sentences(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, Sentenc
         " WHERE s.id IN ({})",
         list(ids),
     )
-    return {int(row["id"]): Sentence(**dict(row)) for row in rows}
+    return {
+        int(row["id"]): Sentence(**{**dict(row), "published_at": iso(row["published_at"])})
+        for row in rows
+    }
 
 
 def clause_vectors(conn: sqlite3.Connection, ids: Sequence[int], dim: int) -> dict[int, Vectors]:
@@ -283,12 +318,14 @@ def all_articles(conn: sqlite3.Connection) -> list[Article]:
 def articles(conn: sqlite3.Connection, offset: int, limit: int) -> tuple[list[ArticleInfo], int]:
     """A page of articles, newest first, and the total count."""
     rows = conn.execute(
-        "SELECT a.id, a.title, a.source, a.url, a.published, a.ingested_at,"
+        "SELECT a.id, a.title, a.source, a.url, a.published, a.published_at, a.ingested_at,"
         " (SELECT COUNT(*) FROM sentences s WHERE s.article_id = a.id) AS sentences"
         " FROM articles a"
-        " ORDER BY a.published IS NULL, a.published DESC, a.ingested_at DESC, a.id"
+        " ORDER BY a.published_at IS NULL, a.published_at DESC, a.ingested_at DESC, a.id"
         " LIMIT ? OFFSET ?",
         (limit, offset),
     ).fetchall()
     total = conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
-    return [ArticleInfo(**dict(row)) for row in rows], int(total)
+    return [
+        ArticleInfo(**{**dict(row), "published_at": iso(row["published_at"])}) for row in rows
+    ], int(total)

@@ -140,6 +140,7 @@ class NewsIndex:
                     "answers",
                     self.data_dir,
                 )
+        catalog.add_published_at(conn)
         conn.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
@@ -456,8 +457,15 @@ class NewsIndex:
                     catalog.insert_sentences(conn, rows)
                 for article in metadata_only:
                     conn.execute(
-                        "UPDATE articles SET source = ?, url = ?, published = ? WHERE id = ?",
-                        (article.source, article.url, article.published, article.id),
+                        "UPDATE articles SET source = ?, url = ?, published = ?, published_at = ?"
+                        " WHERE id = ?",
+                        (
+                            article.source,
+                            article.url,
+                            article.published,
+                            article.published_at,
+                            article.id,
+                        ),
                     )
                 if ids:
                     catalog.set_meta(conn, "next_sentence_id", str(ids[-1] + 1))

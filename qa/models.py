@@ -20,6 +20,9 @@ class Answer(BaseModel):
     source: str | None = None
     url: str | None = None
     published: str | None = None
+    published_at: str | None = Field(
+        default=None, description="`published` as ISO 8601 in UTC; null when it is not a date."
+    )
     sentence: str = Field(description="The sentence, quoted word for word from the article.")
     start: int | None = Field(description="Start of the sentence in the article text.")
     end: int | None = Field(description="End (exclusive) of the sentence in the article text.")

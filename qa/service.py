@@ -2,29 +2,52 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.articles import Article, ReadResult, Skipped, read_paths, read_text_payload
+from index.articles import (
+    DEFAULT_MAX_ARTICLE_BYTES,
+    Article,
+    ReadResult,
+    Skipped,
+    content_id,
+    read_paths,
+    read_text_payload,
+)
 from index.errors import ArticleNotFoundError
 from index.store import ArticleInfo, IngestReport, NewsIndex, Progress, Sentence, Stats
-from qa.conversations import Conversation, Conversations, check_id
-from qa.errors import InvalidQuestionError
+from qa.conversations import (
+    ISSUED_ONLY,
+    MAX_CONVERSATIONS,
+    Conversation,
+    Conversations,
+    Owner,
+    check_id,
+)
+from qa.errors import ConversationNotFoundError, InvalidQuestionError, is_disk_full
 from qa.models import Answer, AnswerSet, Context
 from qa.retrieval import Retriever
 
 MAX_QUESTION_CHARS = 500
 MAX_K = 20
 DEFAULT_K = 3
+NO_SUCH_CONVERSATION = "no such conversation (it may have expired); start a new one"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
-    """What an ingest took in and what it had to skip."""
+    """What an ingest took in, what it had to skip, and warnings about what it took in."""
 
     report: IngestReport
     skipped: list[Skipped]
+    warnings: list[Skipped] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)  # of the articles read, by id
+    # ids of earlier copies known by their content, removed now: old id -> the article's id
+    superseded: dict[str, str] = field(default_factory=dict)
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -42,16 +65,26 @@ class QAService:
         conversation_idle_seconds: float = 86400.0,
         max_question_chars: int = MAX_QUESTION_CHARS,
         max_k: int = MAX_K,
+        max_conversations: int = MAX_CONVERSATIONS,
+        max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
     ) -> None:
         self.index = index
         self.retriever = retriever or Retriever(index)
-        self.conversations = Conversations(lambda: index.connection, conversation_idle_seconds)
+        self.conversations = Conversations(
+            lambda: index.connection, conversation_idle_seconds, max_conversations
+        )
         self.max_question_chars = max_question_chars
         self.max_k = max_k
+        self.max_article_bytes = max_article_bytes
 
     # ---- questions ----------------------------------------------------------------------
 
     def _check(self, question: str, k: int) -> str:
+        if not _is_text(question):
+            raise InvalidQuestionError(
+                "the question contains a character that is not text (a lone UTF-16 surrogate "
+                "such as \\ud800); send plain UTF-8 text"
+            )
         question = " ".join(question.split())
         if not question:
             raise InvalidQuestionError("the question is empty")
@@ -73,41 +106,85 @@ class QAService:
         conversation_id: str | None = None,
         start_conversation: bool = False,
         include_closest: bool = False,
+        owner: Owner = Owner.LOCAL,
     ) -> AnswerSet:
         """The best k sentences for a question, or an abstention.
 
-        With a conversation id the question is a follow-up in that conversation; with
-        start_conversation and no id, a new conversation is started and its id returned.
+        With a conversation id the question is a follow-up in that conversation of this owner
+        (for owners in ISSUED_ONLY it must be one the service started, else
+        ConversationNotFoundError); with start_conversation and no id, a new conversation is
+        started and its id returned. Without either, nothing is stored.
         """
         question = self._check(question, k)
-        if conversation_id is not None:
-            check_id(conversation_id)
-        elif start_conversation:
-            conversation_id = self.conversations.new_id()
         history: Conversation | None = None
         if conversation_id is not None:
-            history = self.conversations.load(conversation_id)
-            if article_id is None:
-                article_id = history.focus_article
-        if article_id is not None and not self.index.has_article(article_id):
-            raise ArticleNotFoundError(f"no article with id {article_id!r}")
+            history = self._find(conversation_id, owner)
+        elif start_conversation:
+            history = Conversation(self.conversations.new_id())
+        if history is not None and article_id is None:
+            article_id = history.focus_article
+        self._check_article(article_id)
         ranked = self.retriever.rank(question, article_id, history)
         show = not ranked.abstain or include_closest
         answers = self._answers(ranked.ids[:k], ranked.scores[:k]) if show else []
-        if conversation_id is not None:
-            self.conversations.record(
-                conversation_id, question, article_id, ranked.ids, ranked.scores, len(answers)
-            )
+        kept: str | None = None
+        if history is not None and self._save_turn(
+            history.id, question, article_id, ranked.ids, ranked.scores, len(answers), owner
+        ):
+            kept = history.id
+        elif history is not None and conversation_id is not None:
+            kept = conversation_id  # an existing one that missed this turn is still there
         return AnswerSet(
             question=question,
-            conversation_id=conversation_id,
+            conversation_id=kept,
             abstained=ranked.abstain,
             answers=answers,
         )
 
-    def more(self, conversation_id: str, k: int = DEFAULT_K) -> AnswerSet:
+    def _check_article(self, article_id: str | None) -> None:
+        """ArticleNotFoundError unless the article exists (an id that is not text cannot)."""
+        if article_id is not None and not (
+            _is_text(article_id) and self.index.has_article(article_id)
+        ):
+            raise ArticleNotFoundError(f"no article with id {article_id!r}")
+
+    def _find(self, conversation_id: str, owner: Owner) -> Conversation:
+        """The owner's conversation; unknown ids are new ones unless the owner only gets ids
+        the service issued."""
+        found = self.conversations.find(check_id(conversation_id), owner)
+        if found is not None:
+            return found
+        if owner in ISSUED_ONLY:
+            raise ConversationNotFoundError(NO_SUCH_CONVERSATION)
+        return Conversation(conversation_id)
+
+    def _save_turn(
+        self,
+        conversation_id: str,
+        question: str,
+        article_id: str | None,
+        ranked: list[int],
+        scores: list[float],
+        shown: int,
+        owner: Owner,
+    ) -> bool:
+        """Store a turn; on a full disk the answer still goes out and the turn is only logged."""
+        try:
+            self.conversations.record(
+                conversation_id, question, article_id, ranked, scores, shown, owner
+            )
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            log.warning("disk full: conversation turn not saved (%s)", exc)
+            return False
+        return True
+
+    def more(
+        self, conversation_id: str, k: int = DEFAULT_K, *, owner: Owner = Owner.LOCAL
+    ) -> AnswerSet:
         """The next k answers to the conversation's last question."""
-        conversation = self.conversations.load(check_id(conversation_id))
+        conversation = self._find(conversation_id, owner)
         last = conversation.last
         if last is None:
             raise InvalidQuestionError("there is no earlier question in this conversation")
@@ -115,7 +192,12 @@ class QAService:
             raise InvalidQuestionError(f"k must be between 1 and {self.max_k}")
         ids = last.ranked[last.shown : last.shown + k]
         answers = self._answers(ids, last.scores[last.shown : last.shown + k])
-        self.conversations.mark_shown(conversation_id, last.turn, last.shown + len(ids))
+        try:
+            self.conversations.mark_shown(conversation_id, last.turn, last.shown + len(ids), owner)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            log.warning("disk full: answers shown not saved (%s)", exc)
         return AnswerSet(question=last.question, conversation_id=conversation_id, answers=answers)
 
     def _answers(self, ids: Sequence[int], scores: Sequence[float]) -> list[Answer]:
@@ -124,19 +206,22 @@ class QAService:
             _answer(found[i], score) for i, score in zip(ids, scores, strict=True) if i in found
         ]
 
-    def reset(self, conversation_id: str) -> None:
+    def reset(self, conversation_id: str, *, owner: Owner = Owner.LOCAL) -> None:
         """Forget a conversation."""
-        self.conversations.reset(check_id(conversation_id))
+        self._find(conversation_id, owner)
+        self.conversations.reset(conversation_id, owner)
 
-    def focus(self, conversation_id: str, article_id: str | None) -> None:
+    def focus(
+        self, conversation_id: str, article_id: str | None, *, owner: Owner = Owner.LOCAL
+    ) -> None:
         """Keep a conversation on one article (None: on everything)."""
-        if article_id is not None and not self.index.has_article(article_id):
-            raise ArticleNotFoundError(f"no article with id {article_id!r}")
-        self.conversations.set_focus(check_id(conversation_id), article_id)
+        self._find(conversation_id, owner)
+        self._check_article(article_id)
+        self.conversations.set_focus(conversation_id, article_id, owner)
 
-    def conversation(self, conversation_id: str) -> Conversation:
+    def conversation(self, conversation_id: str, *, owner: Owner = Owner.LOCAL) -> Conversation:
         """A conversation's focus and latest turns."""
-        return self.conversations.load(check_id(conversation_id))
+        return self._find(conversation_id, owner)
 
     def context(self, sentence_id: int) -> Sentence:
         """A sentence with its neighbours."""
@@ -155,17 +240,35 @@ class QAService:
 
     def ingest_read(self, read: ReadResult, progress: Progress = _no_progress) -> IngestOutcome:
         """Ingest what a reader found, carrying along what it skipped."""
-        return IngestOutcome(self.index.ingest(read.articles, progress), read.skipped)
+        report = self.index.ingest(read.articles, progress)
+        titles = {article.id: article.title for article in read.articles}
+        superseded = self._drop_content_ids(read.articles)
+        return IngestOutcome(report, read.skipped, read.warnings, titles, superseded)
+
+    def _drop_content_ids(self, articles: Sequence[Article]) -> dict[str, str]:
+        """Before files were known by their path, an article was known by a hash of its
+        content: that copy goes once the same article is in under its stable id."""
+        dropped: dict[str, str] = {}
+        for article in articles:
+            old = content_id(article.title, article.text)
+            if old == article.id or not self.index.has_article(old):
+                continue
+            try:
+                self.index.remove(old)
+            except ArticleNotFoundError:  # another writer removed it first
+                continue
+            dropped[old] = article.id
+        return dropped
 
     def ingest_paths(
         self, paths: Iterable[Path], progress: Progress = _no_progress
     ) -> IngestOutcome:
         """Ingest files and folders."""
-        return self.ingest_read(read_paths(paths), progress)
+        return self.ingest_read(read_paths(paths, max_bytes=self.max_article_bytes), progress)
 
     def ingest_upload(self, name: str, payload: bytes) -> IngestOutcome:
-        """Ingest an uploaded file's bytes."""
-        return self.ingest_read(read_text_payload(name, payload))
+        """Ingest an uploaded file's bytes; its file name identifies its articles."""
+        return self.ingest_read(read_text_payload(name, payload, max_bytes=self.max_article_bytes))
 
     def remove(self, article_id: str) -> int:
         """Remove an article."""
@@ -192,6 +295,16 @@ class QAService:
         return self.index.article(article_id)
 
 
+def _is_text(value: str) -> bool:
+    """False for strings holding lone surrogates (JSON's "\\ud800"), which no encoder,
+    tokenizer or database takes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _answer(sentence: Sentence, score: float) -> Answer:
     return Answer(
         article_id=sentence.article_id,
@@ -199,6 +312,7 @@ def _answer(sentence: Sentence, score: float) -> Answer:
         source=sentence.source,
         url=sentence.url,
         published=sentence.published,
+        published_at=sentence.published_at,
         sentence=sentence.text,
         start=sentence.start,
         end=sentence.end,

@@ -21,6 +21,7 @@ from bots.telegram.app import COMMANDS, BotApplication, build_application
 from bots.telegram.ratelimit import RateLimiter
 from index.articles import Article
 from index.store import NewsIndex
+from qa.conversations import Owner
 from qa.service import QAService
 from tests.fakes import FakeEncoder
 from tests.telegram_fakes import (
@@ -134,7 +135,7 @@ def test_a_question_with_markup_in_it_is_answered_with_valid_html(
     check_telegram_html(api.sent()[0]["text"])
     assert api.methods() == ["getMe", "sendChatAction", "sendMessage"]
     # the engine recorded the question in this chat's conversation
-    turns = service.conversation("telegram-501").turns
+    turns = service.conversation("telegram-501", owner=Owner.TELEGRAM).turns
     assert [t.question for t in turns] == [" ".join(QUESTION.split())]
 
 
@@ -214,7 +215,7 @@ def test_more_context_article_and_reset(make_bot: Factory, service: QAService) -
     )
     assert reset == message("Forgotten. Ask me something new.")
     assert nothing == message("Ask me a question first.")
-    assert service.conversation("telegram-501").turns == []
+    assert service.conversation("telegram-501", owner=Owner.TELEGRAM).turns == []
 
 
 def test_article_focus_keeps_answers_in_one_article_until_off(
@@ -436,8 +437,7 @@ def test_admin_jsonl_upload_reports_skipped_lines(make_bot: Factory) -> None:
 
 
 def test_the_rate_limit_trips_politely_once_then_recovers(make_bot: Factory) -> None:
-    now = [0.0]
-    limiter = RateLimiter(limit=2, window=60.0, clock=lambda: now[0])
+    limiter = RateLimiter(limit=2, window=2.0)
     api, app = make_bot(limiter=limiter)
 
     async def scenario() -> None:
@@ -446,14 +446,14 @@ def test_the_rate_limit_trips_politely_once_then_recovers(make_bot: Factory) -> 
                 await app.process_update(Update.de_json(message_update(text), app.bot))
             # another chat is not affected
             await app.process_update(Update.de_json(message_update("heavy rain?", 502), app.bot))
-            now[0] = 61.0
+            await asyncio.sleep(2.05)
             await app.process_update(Update.de_json(message_update("/reset"), app.bot))
 
     run(scenario())
     sent = api.sent()
     assert [m["chat_id"] for m in sent] == [501, 501, 501, 502, 501]
     assert sent[2] == message(
-        "You are asking faster than I can read. Please wait 60 seconds and ask again."
+        "You are asking faster than I can read. Please wait 2 seconds and ask again."
     )
     assert sent[4] == message("Forgotten. Ask me something new.")
 
@@ -524,3 +524,26 @@ def test_one_slow_question_does_not_hold_up_other_chats(
     # within one chat, order is kept: the answer comes before the /reset reply
     assert "Heavy rain" in api.sent()[1]["text"]
     assert api.sent()[2]["text"] == "Forgotten. Ask me something new."
+
+
+def test_add_again_with_the_same_title_replaces_the_pasted_article(
+    make_bot: Factory, service: QAService
+) -> None:
+    api, app = make_bot()
+    before = service.stats().articles
+    drive(
+        app,
+        message_update("/add Ocean report\nThe ocean rover found whales near the reef.", ADMIN),
+        message_update("/add Ocean report\nThe ocean rover found dolphins near the reef.", ADMIN),
+    )
+    first, second = api.sent()
+    assert first == message(
+        "Added 1 article, replaced 0, 0 unchanged (1 sentence embedded).", ADMIN
+    )
+    assert second == message(
+        "Added 0 articles, replaced 1, 0 unchanged (1 sentence embedded).", ADMIN
+    )
+    assert service.stats().articles == before + 1
+    [info] = [a for a in service.articles(0, 50)[0] if a.title == "Ocean report"]
+    article, _ = service.article(info.id)
+    assert article.text == "The ocean rover found dolphins near the reef."

@@ -31,7 +31,13 @@ class AskRequest(BaseModel):
     conversation_id: str | None = Field(
         default=None,
         pattern=CONVERSATION_ID_PATTERN,
-        description="A follow-up in this conversation; without it a new one is started.",
+        description="A follow-up in this conversation: an id this API gave out earlier (any "
+        "other id is refused with 404).",
+    )
+    start_conversation: bool = Field(
+        default=False,
+        description="Start a conversation (its id is in the answer) so that follow-ups can "
+        "build on this question; without it nothing is stored.",
     )
     include_closest: bool = Field(
         default=False, description="Show the closest sentences even when abstaining."
@@ -80,6 +86,7 @@ class ArticleSummary(BaseModel):
     source: str | None
     url: str | None
     published: str | None
+    published_at: str | None = Field(default=None, description="`published` as ISO 8601 UTC.")
     ingested_at: float
     sentences: int
 
@@ -167,5 +174,7 @@ class JobOut(BaseModel):
 class Health(BaseModel):
     """Liveness or readiness."""
 
-    status: Literal["ok", "loading", "failed"]
+    status: Literal["ok", "degraded", "loading", "failed"] = Field(
+        description="degraded: questions are answered but nothing can be written (see detail)"
+    )
     detail: str | None = None

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import TelegramError
+from telegram.error import NetworkError, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -35,9 +36,10 @@ from telegram.ext import (
 from bots.settings import Settings
 from bots.telegram import render
 from bots.telegram.ratelimit import RateLimiter, Verdict
-from index.articles import article_from_text
+from index.articles import pasted_article
 from index.errors import InvalidArticleError, NewsqaError
 from index.store import IngestReport
+from qa.conversations import Owner
 from qa.models import AnswerSet
 from qa.service import IngestOutcome, QAService
 
@@ -47,6 +49,7 @@ CONTEXT_DATA = re.compile(r"^ctx:(\d+)$")
 UPLOAD_SUFFIXES = frozenset({".txt", ".md", ".jsonl"})
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the Bot API serves files up to 20 MB
 BUTTONS_PER_ROW = 5
+OWNER = Owner.TELEGRAM  # chats' conversations are the bot's alone, never reachable over HTTP
 
 HELP = (
     "I answer questions about the news articles I have read, by quoting the sentences that "
@@ -208,7 +211,7 @@ class NewsBot:
 
     def _ask(self, question: str, cid: str) -> Reply:
         try:
-            answer_set = self.service.ask(question, k=self.k, conversation_id=cid)
+            answer_set = self.service.ask(question, k=self.k, conversation_id=cid, owner=OWNER)
         except NewsqaError as exc:
             return Reply([_sentence(str(exc))])
         return self._answers(answer_set)
@@ -245,11 +248,11 @@ class NewsBot:
         await self._send(update, await asyncio.to_thread(self._more, self._cid(update)))
 
     def _more(self, cid: str) -> Reply:
-        last = self.service.conversation(cid).last
+        last = self.service.conversation(cid, owner=OWNER).last
         if last is None:
             return Reply([ASK_FIRST])
         try:
-            answer_set = self.service.more(cid, self.k)
+            answer_set = self.service.more(cid, self.k, owner=OWNER)
         except NewsqaError as exc:
             return Reply([_sentence(str(exc))])
         return self._answers(answer_set, first_number=last.shown + 1)
@@ -276,7 +279,7 @@ class NewsBot:
 
     def _shown(self, cid: str, number: int) -> int | None:
         """The sentence id of answer `number` of the conversation's last question."""
-        last = self.service.conversation(cid).last
+        last = self.service.conversation(cid, owner=OWNER).last
         if last is None or not 1 <= number <= last.shown:
             return None
         return last.ranked[number - 1]
@@ -321,7 +324,7 @@ class NewsBot:
             return Reply([ASK_FIRST if number == 1 else f"There is no answer {number}."])
         try:
             sentence = self.service.context(sentence_id)
-            self.service.focus(cid, sentence.article_id)
+            self.service.focus(cid, sentence.article_id, owner=OWNER)
         except NewsqaError as exc:
             return Reply([_sentence(str(exc))])
         where = render.source_line(sentence.title, sentence.url, sentence.published)
@@ -330,7 +333,7 @@ class NewsBot:
         )
 
     def _focus_off(self, cid: str) -> Reply:
-        self.service.focus(cid, None)
+        self.service.focus(cid, None, owner=OWNER)
         return Reply(["I answer from all articles again."])
 
     # ---- other commands -----------------------------------------------------------------
@@ -359,7 +362,7 @@ class NewsBot:
         """/reset: forget this chat's conversation."""
         if not await self._admit(update):
             return
-        await asyncio.to_thread(self.service.reset, self._cid(update))
+        await asyncio.to_thread(partial(self.service.reset, self._cid(update), owner=OWNER))
         await self._send(update, Reply(["Forgotten. Ask me something new."]))
 
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -382,7 +385,8 @@ class NewsBot:
         parts = message.text.split(maxsplit=1)
         body = parts[1] if len(parts) > 1 else ""
         try:
-            article = article_from_text(body, source="telegram")
+            # known by its title, so /add of a corrected text replaces the earlier one
+            article = pasted_article(body, "telegram", max_bytes=self.service.max_article_bytes)
         except InvalidArticleError:
             await self._send(
                 update, Reply(["Send /add, then a title line, then the article text below it."])
@@ -416,6 +420,12 @@ class NewsBot:
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure and tell the user, rather than leave them waiting."""
+        if update is None and isinstance(context.error, NetworkError):
+            # polling lost the Bot API: PTB polls again with backoff; one line, no traceback
+            logger.warning(
+                "cannot reach the Telegram Bot API while polling: %s; trying again", context.error
+            )
+            return
         update_id = update.update_id if isinstance(update, Update) else None
         logger.error("handling update %s failed", update_id, exc_info=context.error)
         if isinstance(update, Update) and update.effective_chat is not None:

@@ -51,7 +51,9 @@ async function api(method, path, body, onWait) {
   if (!response.ok) {
     let detail = data.detail;
     if (Array.isArray(detail)) detail = detail.map((d) => d.msg).join("; ");
-    throw new Error(detail || `the server answered ${response.status}`);
+    const error = new Error(detail || `the server answered ${response.status}`);
+    error.status = response.status;
+    throw error;
   }
   return data;
 }
@@ -189,12 +191,23 @@ async function ask(question) {
   const reply = startTurn(question);
   askButton.disabled = true;
   try {
+    // The server stores nothing unless asked: the first question starts the conversation.
     const body = { question, k: K };
     if (conversationId) body.conversation_id = conversationId;
-    const answerSet = await api("POST", "/ask", body, () => {
+    else body.start_conversation = true;
+    const onWait = () => {
       reply.replaceChildren(
         el("p", { class: "muted working" }, "The model is still loading; asking again in a moment…"));
-    });
+    };
+    let answerSet;
+    try {
+      answerSet = await api("POST", "/ask", body, onWait);
+    } catch (error) {
+      // The conversation expired on the server (404): ask again in a fresh one.
+      if (error.status !== 404 || !body.conversation_id) throw error;
+      showFocus(null, null);
+      answerSet = await api("POST", "/ask", { question, k: K, start_conversation: true }, onWait);
+    }
     setConversation(answerSet.conversation_id);
     reply.replaceChildren();
     renderAnswers(reply, answerSet);
