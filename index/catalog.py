@@ -25,6 +25,7 @@ SCHEMA_VERSION = 2
 DB_NAME = "newsqa.sqlite3"
 # Private to its owner: the database holds conversations as well as articles.
 FILE_MODE = 0o600
+MMAP_BYTES = 256 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -112,6 +113,9 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    # A question reads ~100 scattered rows; read through a memory map instead of a syscall per
+    # page (measured at 100,000 sentences: p50 3.5 -> 1.5 ms for those rows).
+    conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
     return conn
 
 

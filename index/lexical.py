@@ -12,9 +12,13 @@ from index.stopwords import STOP_WORDS
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # Leaving out common words (see `selective`) starts at this many sentences ...
 PRUNE_FROM = 200_000
-# ... for words in more than this share of them (and more than COMMON_MIN).
-COMMON_SHARE = 0.01
+# ... for words in more than this share of them (and more than COMMON_MIN); measured at a
+# million sentences (scripts/scale/lexical.py): BM25 costs about 1.5 us per matching sentence.
+COMMON_SHARE = 0.002
 COMMON_MIN = 2_000
+# When every word is common, the rarest is scored alone, unless it matches more than this many
+# times COMMON_MIN sentences: then lexical search proposes nothing and dense search decides.
+RAREST_FACTOR = 10
 
 
 def terms(text: str) -> list[str]:
@@ -76,7 +80,7 @@ def selective(counts: dict[str, int], total: int) -> list[str]:
     kept = [term for term, n in counts.items() if 0 < n <= limit]
     if kept:
         return kept
-    present = [(n, term) for term, n in counts.items() if n > 0]
+    present = [(n, term) for term, n in counts.items() if 0 < n <= RAREST_FACTOR * limit]
     return [min(present)[1]] if present else []
 
 
