@@ -5,7 +5,7 @@ Reads the exact context vectors that `newsqa bench --scale N` keeps beside its c
 prints for each candidate: build seconds, bytes on disk, ms per query (one thread) and recall@50
 against exact search.
 
-    python scripts/scale/ann_choice.py ~/.local/share/newsqa/bench/scale-100000
+    python scripts/scale/ann_choice.py ~/.local/share/newsqa/bench/scale-100000 [FIRST_N]
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import numpy as np
 from index import segments
 
 
-def main(folder: Path) -> None:
+def main(folder: Path, limit: int | None = None) -> None:
     faiss.omp_set_num_threads(1)
-    vectors = np.load(folder / "exact-context.npy").astype(np.float32)
+    vectors = np.load(folder / "exact-context.npy", mmap_mode="r")[:limit].astype(np.float32)
     n, dim = vectors.shape
     rng = np.random.default_rng(0)
     queries = vectors[rng.choice(n, 200, replace=False)] + rng.normal(0, 0.05, (200, dim))
@@ -81,4 +81,4 @@ def main(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None)
