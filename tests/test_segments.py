@@ -177,3 +177,23 @@ def test_an_index_written_before_segments_is_moved_into_one(
     assert not (tmp_path / "vectors").exists()
     assert len(live_segments(reopened)) == 1
     assert [i for i, _ in reopened.search_dense(query, 3)] == [i for i, _ in expected]
+
+
+@pytest.mark.parametrize("scope_max", [20_000, 1])
+def test_search_can_be_limited_to_allowed_sentences(
+    tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch, scope_max: int
+) -> None:
+    monkeypatch.setattr(segments, "ANN_MIN", 10)
+    monkeypatch.setattr(segments, "EXACT_SCOPE_MAX", scope_max)  # 1: through the selectors
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([story(n) for n in range(12)])  # one approximate segment
+    index.ingest([story(n) for n in range(12, 14)])  # one exact segment
+    allowed = set(index.sentence_ids("story-3") + index.sentence_ids("story-13"))
+    query = fake_encoder.encode(["harbour crews quay"])[0]
+    found = index.search_dense(query, 10, allowed=allowed)
+    assert {i for i, _ in found} == allowed
+    lexical = index.search_lexical("harbour", 10, allowed=allowed)
+    assert {i for i, _ in lexical} <= allowed and lexical
+    assert index.search_dense(query, 10, article_id="story-3", allowed=allowed) == [
+        pair for pair in found if pair[0] in set(index.sentence_ids("story-3"))
+    ]
