@@ -69,6 +69,28 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    # ---- the web: pages and feeds (index.web) --------------------------------------------------
+    fetch_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated hosts or networks fetched although not public "
+        "(e.g. 127.0.0.1,10.0.0.0/8)",
+    )
+    fetch_max_bytes: int = Field(default=5_000_000, ge=1024, description="Largest page or feed")
+    fetch_timeout: float = Field(default=10.0, gt=0, description="Connect and read timeout, s")
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    fetch_contact: str | None = Field(
+        default=None, description="URL or e-mail put in the User-Agent for site owners"
+    )
+    feed_interval_minutes: float = Field(default=30.0, ge=1.0)
+    watch: bool = Field(default=True, description="Poll feeds inside `newsqa serve`")
+
+    @field_validator("fetch_allow", mode="before")
+    @classmethod
+    def _split_allow(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     # ---- Telegram bot (`newsqa bot`) --------------------------------------------------------
     # The token and API address use Telegram's usual unprefixed names.
     telegram_bot_token: SecretStr | None = Field(

@@ -32,6 +32,8 @@ class IndexReader(Protocol):
         k: int,
         article_id: str | None = None,
         allowed: Collection[int] | None = None,
+        *,
+        articles: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
         """Sentence ids and cosine similarities of context vectors, best first."""
         ...
@@ -42,6 +44,8 @@ class IndexReader(Protocol):
         k: int,
         article_id: str | None = None,
         allowed: Collection[int] | None = None,
+        *,
+        articles: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
         """Sentence ids and BM25 scores, best first."""
         ...

@@ -729,17 +729,32 @@ class NewsIndex:
         k: int,
         article_id: str | None = None,
         allowed: Collection[int] | None = None,
+        *,
+        articles: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
-        """Sentence ids and cosine similarities, best first; within one article or among
-        allowed sentence ids when given."""
+        """Sentence ids and cosine similarities, best first; within one article, among
+        `articles` or among allowed sentence ids when given."""
         snapshot = self._current()
-        scope: Collection[int] | None = allowed
-        if article_id is not None:
-            in_article = self.sentence_ids(article_id)
-            scope = in_article if allowed is None else set(in_article) & set(allowed)
+        scope = self._scope(article_id, allowed, articles)
         if scope is not None and not scope:
             return []
         return snapshot.search(query, k, None if scope is None else list(scope))
+
+    def _scope(
+        self,
+        article_id: str | None,
+        allowed: Collection[int] | None,
+        articles: Sequence[str] | None,
+    ) -> Collection[int] | None:
+        """The sentence ids a search may return (None: all)."""
+        scope: Collection[int] | None = allowed
+        for ids in (
+            None if article_id is None else self.sentence_ids(article_id),
+            None if articles is None else self._sentence_ids_of(articles),
+        ):
+            if ids is not None:
+                scope = ids if scope is None else set(scope) & set(ids)
+        return scope
 
     def sentence_vectors(self, ids: Sequence[int], *, context: bool = False) -> Vectors:
         """The sentences' own vectors (or their searched context vectors), in the order given."""
@@ -763,8 +778,12 @@ class NewsIndex:
         k: int,
         article_id: str | None = None,
         allowed: Collection[int] | None = None,
+        *,
+        articles: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
         """Sentence ids and BM25 scores (higher is better) for the words of text."""
+        if articles is not None:
+            allowed = self._scope(None, allowed, articles)
         words = None
         if article_id is None and allowed is None:
             total = int((catalog.manifest(self.connection) or {}).get("count", 0))
@@ -790,6 +809,37 @@ class NewsIndex:
                 known = counts.counts[term] = lexical.count(conn, term)
             out[term] = known
         return out
+
+    def _sentence_ids_of(self, article_ids: Sequence[str]) -> list[int]:
+        rows = self.connection.execute(
+            "SELECT id FROM sentences WHERE article_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(article_ids)),),
+        )
+        return [int(row[0]) for row in rows]
+
+    def filter_articles(
+        self,
+        *,
+        source: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[str]:
+        """Ids of the articles from `source` (any case) published within [since, until] (UTC
+        timestamps; an article without a date is outside any range)."""
+        clauses: list[str] = []
+        values: list[object] = []
+        if source is not None:
+            clauses.append("lower(source) = lower(?)")
+            values.append(source)
+        if since is not None:
+            clauses.append("published_at >= ?")
+            values.append(since)
+        if until is not None:
+            clauses.append("published_at <= ?")
+            values.append(until)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        rows = self.connection.execute(f"SELECT id FROM articles{where}", values)
+        return [row[0] for row in rows]
 
     def sentence_ids(self, article_id: str) -> list[int]:
         """Ids of an article's sentences, in reading order."""

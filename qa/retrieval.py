@@ -9,6 +9,7 @@ engine's own previous answer are features too.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,7 +142,12 @@ class Retriever:
         return state
 
     def candidates(
-        self, question: str, article_id: str | None, history: Conversation | None = None
+        self,
+        question: str,
+        article_id: str | None,
+        history: Conversation | None = None,
+        *,
+        articles: Sequence[str] | None = None,
     ) -> Candidates:
         """Everything the ranker sees for a question: candidates, mode and earlier turns."""
         query = self.question_vector(question)
@@ -151,8 +157,11 @@ class Retriever:
             combined = query + FOLLOW_UP_WEIGHT * self.question_vector(last.question)
             query = np.asarray(combined / np.linalg.norm(combined), dtype=np.float32)
             lexical_text = f"{question} {last.question}"
-        dense = self._index.search_dense(query, CANDIDATES, article_id)
-        lexical = self._index.search_lexical(lexical_text, CANDIDATES, article_id)
+        # a filter (source, dates) narrows the search itself, not its results
+        dense = self._index.search_dense(query, CANDIDATES, article_id, articles=articles)
+        lexical = self._index.search_lexical(
+            lexical_text, CANDIDATES, article_id, articles=articles
+        )
         ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))
         found = self._index.sentences(ids)
         ids = [i for i in ids if i in found]
@@ -167,10 +176,15 @@ class Retriever:
         )
 
     def rank(
-        self, question: str, article_id: str | None, history: Conversation | None = None
+        self,
+        question: str,
+        article_id: str | None,
+        history: Conversation | None = None,
+        *,
+        articles: Sequence[str] | None = None,
     ) -> Ranked:
-        """Rank the sentences in scope for a question."""
-        found = self.candidates(question, article_id, history)
+        """Rank the sentences in scope (one article, or `articles`) for a question."""
+        found = self.candidates(question, article_id, history, articles=articles)
         if not found.ids:
             return Ranked([], [], abstain=True)
         scores = self.ranker.score(question, found.items, found.mode, found.state)

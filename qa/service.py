@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from index.articles import (
@@ -27,8 +28,9 @@ from qa.conversations import (
     check_id,
 )
 from qa.errors import ConversationNotFoundError, InvalidQuestionError, is_disk_full
-from qa.models import Answer, AnswerSet, Context
-from qa.retrieval import Retriever
+from qa.filters import Filters
+from qa.models import Answer, AnswerSet, Context, OtherSource
+from qa.retrieval import Ranked, Retriever
 
 MAX_QUESTION_CHARS = 500
 MAX_K = 20
@@ -67,8 +69,11 @@ class QAService:
         max_k: int = MAX_K,
         max_conversations: int = MAX_CONVERSATIONS,
         max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
+        other_sources: Callable[[Sequence[str]], Mapping[str, list[OtherSource]]] | None = None,
     ) -> None:
         self.index = index
+        # other outlets' copies of a story (qa.web), shown with its answers
+        self.other_sources = other_sources
         self.retriever = retriever or Retriever(index)
         self.conversations = Conversations(
             lambda: index.connection, conversation_idle_seconds, max_conversations
@@ -107,15 +112,20 @@ class QAService:
         start_conversation: bool = False,
         include_closest: bool = False,
         owner: Owner = Owner.LOCAL,
+        source: str | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
     ) -> AnswerSet:
         """The best k sentences for a question, or an abstention.
 
         With a conversation id the question is a follow-up in that conversation of this owner
         (for owners in ISSUED_ONLY it must be one the service started, else
         ConversationNotFoundError); with start_conversation and no id, a new conversation is
-        started and its id returned. Without either, nothing is stored.
+        started and its id returned. Without either, nothing is stored. `source`, `since` and
+        `until` limit the articles searched (decided before the search, not after it).
         """
         question = self._check(question, k)
+        filters = Filters.of(source, since, until)
         history: Conversation | None = None
         if conversation_id is not None:
             history = self._find(conversation_id, owner)
@@ -124,7 +134,15 @@ class QAService:
         if history is not None and article_id is None:
             article_id = history.focus_article
         self._check_article(article_id)
-        ranked = self.retriever.rank(question, article_id, history)
+        scope = self._scope(filters)
+        if scope is not None and (
+            not scope or (article_id is not None and article_id not in scope)
+        ):
+            ranked = Ranked([], [], abstain=True)
+        else:
+            ranked = self._newer_first(
+                self.retriever.rank(question, article_id, history, articles=scope)
+            )
         show = not ranked.abstain or include_closest
         answers = self._answers(ranked.ids[:k], ranked.scores[:k]) if show else []
         kept: str | None = None
@@ -200,10 +218,50 @@ class QAService:
             log.warning("disk full: answers shown not saved (%s)", exc)
         return AnswerSet(question=last.question, conversation_id=conversation_id, answers=answers)
 
+    def _scope(self, filters: Filters) -> list[str] | None:
+        """The ids of the articles the filters admit; None when nothing is filtered."""
+        if not filters.active:
+            return None
+        return self.index.filter_articles(
+            source=filters.source,
+            since=None if filters.since is None else filters.since.timestamp(),
+            until=None if filters.until is None else filters.until.timestamp(),
+        )
+
+    def _newer_first(self, ranked: Ranked) -> Ranked:
+        """The same sentence in stories of different days matches them equally; the ranker's
+        rank features still order such twins arbitrarily, so the newest story takes the best
+        place among them."""
+        if len(ranked.ids) < 2:
+            return ranked
+        found = self.index.sentences(ranked.ids)
+        places: dict[str, list[int]] = {}
+        for place, sentence_id in enumerate(ranked.ids):
+            if sentence_id in found:
+                text = " ".join(found[sentence_id].text.lower().split())
+                places.setdefault(text, []).append(place)
+        ids = list(ranked.ids)
+        for group in places.values():
+            if len(group) > 1:
+                # ISO 8601 UTC strings order as their instants; undated ones go last
+                members = sorted(
+                    (ranked.ids[p] for p in group),
+                    key=lambda i: found[i].published_at or "",
+                    reverse=True,
+                )
+                for place, sentence_id in zip(group, members, strict=True):
+                    ids[place] = sentence_id
+        return Ranked(ids, ranked.scores, ranked.abstain)
+
     def _answers(self, ids: Sequence[int], scores: Sequence[float]) -> list[Answer]:
         found = self.index.sentences(ids)
+        others: Mapping[str, list[OtherSource]] = {}
+        if self.other_sources is not None and found:
+            others = self.other_sources([s.article_id for s in found.values()])
         return [
-            _answer(found[i], score) for i, score in zip(ids, scores, strict=True) if i in found
+            _answer(found[i], score, others.get(found[i].article_id, []))
+            for i, score in zip(ids, scores, strict=True)
+            if i in found
         ]
 
     def reset(self, conversation_id: str, *, owner: Owner = Owner.LOCAL) -> None:
@@ -305,7 +363,7 @@ def _is_text(value: str) -> bool:
     return True
 
 
-def _answer(sentence: Sentence, score: float) -> Answer:
+def _answer(sentence: Sentence, score: float, also_in: list[OtherSource]) -> Answer:
     return Answer(
         article_id=sentence.article_id,
         title=sentence.title,
@@ -318,4 +376,5 @@ def _answer(sentence: Sentence, score: float) -> Answer:
         end=sentence.end,
         score=round(score, 4),
         context=Context(before=sentence.before, after=sentence.after),
+        also_in=also_in,
     )

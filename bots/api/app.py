@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +20,8 @@ from bots.api import deps, edge
 from bots.api.auth import admin_key
 from bots.api.deps import ApiState, NotReadyError, ServiceLoader, UnauthorizedError
 from bots.api.disk import DiskFullError
+from bots.api.feeds import router as feeds_router
+from bots.api.feeds import start_watching
 from bots.api.jobs import JobNotFoundError, Jobs
 from bots.api.ratelimit import RateLimitedError
 from bots.api.routes import STATIC, UnsupportedMediaError, UploadTooLargeError, router
@@ -33,6 +35,8 @@ from index.errors import (
     ModelMismatchError,
     NewsqaError,
 )
+from index.web.fetch import FetchError
+from index.web.state import FeedNotFoundError
 from qa.errors import ConversationNotFoundError, InvalidQuestionError, is_disk_full
 from qa.service import QAService
 
@@ -63,6 +67,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (ArticleNotFoundError, 404),
     (ConversationNotFoundError, 404),
     (JobNotFoundError, 404),
+    (FeedNotFoundError, 404),
     (IndexBusyError, 409),
     (UploadTooLargeError, 413),
     (UnsupportedMediaError, 415),
@@ -83,6 +88,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         return _validation(("body",), str(exc), "invalid_question")
     if isinstance(exc, InvalidArticleError):
         return _validation(("body",), str(exc), "invalid_article")
+    if isinstance(exc, FetchError):
+        return _validation(("body", "url"), str(exc), "invalid_url")
     if isinstance(exc, JobNotFoundError):
         return _problem(404, f"no job with id {exc}")
     if isinstance(exc, RateLimitedError):
@@ -187,6 +194,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[Any]] = []
+        stoppers: list[Callable[[], None]] = []
 
         async def attempt() -> QAService | None:
             try:
@@ -209,6 +217,7 @@ def create_app(
         def serve(ready: QAService) -> None:
             state.load_error, state.load_retrying = None, False
             state.service = ready
+            stoppers.append(start_watching(app.state, settings, ready))
             tasks.append(
                 asyncio.create_task(
                     _expire_conversations(
@@ -246,6 +255,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(state.jobs.wait, 60.0)
+            for halt in stoppers:
+                await asyncio.to_thread(halt)
 
     app = FastAPI(
         title="newsqa",
@@ -260,6 +271,7 @@ def create_app(
     )
     app.state.api = state
     app.include_router(router)
+    app.include_router(feeds_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     edge.install(app)
     app.add_exception_handler(NewsqaError, _domain_error)

@@ -18,6 +18,7 @@ from starlette.datastructures import UploadFile
 
 from bots.api.deps import Admin, Limited, Service, State, Writable
 from bots.api.disk import write_problem
+from bots.api.feeds import UrlIn, ingest_url_body, is_url_body
 from bots.api.jobs import Job
 from bots.api.metrics import CONTENT_TYPE
 from bots.api.schemas import (
@@ -114,6 +115,9 @@ async def ask(body: AskRequest, service: Service, state: State) -> AnswerSet:
             start_conversation=body.start_conversation,
             include_closest=body.include_closest,
             owner=Owner.API,
+            source=body.source,
+            since=body.since,
+            until=body.until,
         )
     )
     state.metrics.observe(answer_set)
@@ -246,6 +250,7 @@ _UPLOAD_SCHEMA = {
     "required": ["file"],
 }
 _ARTICLE_SCHEMA = ArticleIn.model_json_schema()
+_URL_SCHEMA = UrlIn.model_json_schema()
 _INGEST_BODY = {
     "requestBody": {
         "required": True,
@@ -255,6 +260,8 @@ _INGEST_BODY = {
                     "anyOf": [
                         _ARTICLE_SCHEMA,
                         {"type": "array", "items": _ARTICLE_SCHEMA, "title": "Articles"},
+                        _URL_SCHEMA,
+                        {"type": "array", "items": _URL_SCHEMA, "title": "Urls"},
                     ]
                 }
             },
@@ -328,7 +335,8 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
     },
 )
 async def add_articles(request: Request, service: Service, state: State) -> IngestOut:
-    """Add articles: one or many as JSON, or an uploaded `.txt` or `.jsonl` file.
+    """Add articles: one or many as JSON, or an uploaded `.txt` or `.jsonl` file, or article
+    pages to fetch: `{"url": "https://..."}` (or a list of them).
 
     Unchanged articles are left alone and changed ones replaced; what could not be read is
     listed under `skipped` with the reason.
@@ -347,6 +355,9 @@ async def add_articles(request: Request, service: Service, state: State) -> Inge
             raise _invalid(
                 ("body",), "invalid JSON: nested too deeply to read", "json_invalid"
             ) from None
+        if is_url_body(data):
+            outcome = await ingest_url_body(request, state, service, data)
+            return _ingest_out(outcome)
         try:
             # Validate as what it is, so errors name the list index or the field, not the union.
             parsed: ArticleIn | list[ArticleIn] = (
@@ -365,6 +376,10 @@ async def add_articles(request: Request, service: Service, state: State) -> Inge
         raise UnsupportedMediaError(
             "send application/json (an article or a list) or multipart/form-data with 'file'"
         )
+    return _ingest_out(outcome)
+
+
+def _ingest_out(outcome: IngestOutcome) -> IngestOut:
     return IngestOut(
         added=outcome.report.added,
         replaced=outcome.report.replaced,

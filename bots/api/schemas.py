@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +42,15 @@ class AskRequest(BaseModel):
     )
     include_closest: bool = Field(
         default=False, description="Show the closest sentences even when abstaining."
+    )
+    source: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Only articles from this source."
+    )
+    since: date | datetime | None = Field(
+        default=None, description="Only articles published on or after this date (2025-10-01)."
+    )
+    until: date | datetime | None = Field(
+        default=None, description="Only articles published on or before this date."
     )
 
 

@@ -42,10 +42,14 @@ from index.store import IngestReport
 from qa.conversations import Owner
 from qa.models import AnswerSet
 from qa.service import IngestOutcome, QAService
+from qa.web import WebSources
 
 logger = logging.getLogger(__name__)
 
 CONTEXT_DATA = re.compile(r"^ctx:(\d+)$")
+FILTER = re.compile(r'(?<!\S)(since|until|source):("([^"]+)"|\S+)', re.IGNORECASE)
+# a message that is nothing but a link: from an admin, a page to add
+LINK = re.compile(r"^https?://\S+$", re.IGNORECASE)
 UPLOAD_SUFFIXES = frozenset({".txt", ".md", ".jsonl"})
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the Bot API serves files up to 20 MB
 BUTTONS_PER_ROW = 5
@@ -62,12 +66,14 @@ HELP = (
     "/article keep asking about the article of the last answer; /article off to leave it\n"
     "/sources the most recent articles\n"
     "/reset forget this conversation\n"
+    "Add <i>since:2025-10-01</i>, <i>until:2025-10-31</i> or <i>source:AFP</i> to a question "
+    "to ask only about those articles.\n"
     "/help this message"
 )
 HELP_GROUP = "\n\nIn a group, mention me or reply to one of my messages."
 HELP_ADMIN = (
-    "\n\nYou are an admin: send a .txt, .md or .jsonl file, or /add followed by a title line "
-    "and the article text, to add articles."
+    "\n\nYou are an admin: send a .txt, .md or .jsonl file, /add followed by a title line "
+    "and the article text, or a link to an article page, to add articles."
 )
 HINT = "I only read text. Ask me a question in words, or see /help."
 NOT_ADMIN = "Sorry, only the bot's admins can add articles. You are welcome to ask questions!"
@@ -110,6 +116,7 @@ class NewsBot:
         self.settings = settings
         self.limiter = limiter
         self.k = min(settings.telegram_answers, service.max_k)
+        self._web: WebSources | None = None
 
     def register(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Attach every handler and the error handler."""
@@ -205,13 +212,28 @@ class NewsBot:
         if not text:
             await self._send(update, Reply([HINT]))
             return
+        if LINK.match(text) and self._is_admin(update):
+            await self._typing(update)
+            await self._send(update, await asyncio.to_thread(self._add_link, text))
+            return
         await self._typing(update)
         reply = await asyncio.to_thread(self._ask, text, self._cid(update))
         await self._send(update, reply)
 
     def _ask(self, question: str, cid: str) -> Reply:
+        question, filters = _filters(question)
+        if not question:
+            return Reply([HINT])
         try:
-            answer_set = self.service.ask(question, k=self.k, conversation_id=cid, owner=OWNER)
+            answer_set = self.service.ask(
+                question,
+                k=self.k,
+                conversation_id=cid,
+                owner=OWNER,
+                source=filters.get("source"),
+                since=filters.get("since"),
+                until=filters.get("until"),
+            )
         except NewsqaError as exc:
             return Reply([_sentence(str(exc))])
         return self._answers(answer_set)
@@ -377,6 +399,41 @@ class NewsBot:
 
     # ---- adding articles (admins) -------------------------------------------------------
 
+    def _add_link(self, url: str) -> Reply:
+        """An admin's link: fetch the page, index its article, say what was indexed."""
+        if self._web is None:
+            from bots.wiring import build_web
+
+            self._web = build_web(self.settings, self.service)
+        try:
+            page = self._web.reader.read_url(url)
+        except NewsqaError as exc:
+            reason = getattr(exc, "reason", str(exc))
+            return Reply([f"I could not add that page: {render.text(reason)}"])
+        report, copies = self._web.ingester.ingest([page.article])
+        article = page.article
+        if copies:
+            _, original = copies[0]
+            kept, _ = self.service.article(original)
+            return Reply(
+                [
+                    f"I already had this story as <b>{render.text(kept.title)}</b>; "
+                    f"{render.text(article.source or article.url or 'this page')} is now listed "
+                    "as another source of it."
+                ]
+            )
+        verb = "Added" if report.added else "Updated" if report.replaced else "Already had"
+        where = " · ".join(
+            render.text(part) for part in (article.source, article.published) if part
+        )
+        return Reply(
+            [
+                f"{verb}: <b>{render.text(article.title)}</b>"
+                + (f"\n{where}" if where else "")
+                + f"\n({_plural(report.sentences, 'sentence')} embedded)"
+            ]
+        )
+
     async def add(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/add followed by a title line and the article text."""
         message = update.message
@@ -439,6 +496,19 @@ def _sentence(message: str) -> str:
     """A domain error's message as a sentence for the chat."""
     message = render.text(message.strip().rstrip("."))
     return message[:1].upper() + message[1:] + "."
+
+
+def _filters(text: str) -> tuple[str, dict[str, str]]:
+    """`since:2025-10-01`, `until:…` and `source:AFP` (or `source:"Le Monde"`) taken out of a
+    question as filters."""
+    found: dict[str, str] = {}
+
+    def take(match: re.Match[str]) -> str:
+        found[match.group(1).lower()] = match.group(3) or match.group(2)
+        return " "
+
+    rest = FILTER.sub(take, text)
+    return " ".join(rest.split()), found
 
 
 def _strip_mention(text: str, username: str | None) -> str:

@@ -152,7 +152,22 @@ function renderAnswer(answer) {
   // Already asking about this article: the button would do nothing.
   const actions = el("div", { class: "actions" }, expandButton,
     focusArticle === answer.article_id ? null : focusButton);
-  return el("article", { class: "answer" }, quote, meta, actions, full);
+  return el("article", { class: "answer" }, quote, meta, alsoIn(answer), actions, full);
+}
+
+// Other outlets that published the same story (stored once, listed here).
+function alsoIn(answer) {
+  const others = answer.also_in || [];
+  if (others.length === 0) return null;
+  const parts = ["also in: "];
+  others.forEach((other, i) => {
+    const name = other.source || other.title;
+    parts.push(other.url && /^https?:\/\//i.test(other.url)
+      ? el("a", { href: other.url, target: "_blank", rel: "noopener noreferrer" }, name)
+      : name);
+    if (i < others.length - 1) parts.push(", ");
+  });
+  return el("div", { class: "also-in muted" }, ...parts);
 }
 
 function renderAnswers(container, answerSet, { more = false } = {}) {
