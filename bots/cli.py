@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bots.settings import Settings, get_settings
+from bots.settings import Settings, SettingsError, get_settings
 from index.errors import NewsqaError
 from qa.models import AnswerSet
 from qa.service import IngestOutcome, QAService
@@ -23,15 +25,53 @@ if TYPE_CHECKING:
     from qa.web import WebSources
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_SKIPPED = 3
 
 app = typer.Typer(
     name="newsqa",
-    help="Ask questions of news articles; answers are sentences quoted from them.",
+    help=(
+        "Ask questions of news articles; answers are sentences quoted from them.\n\n"
+        "The index lives in NEWSQA_DATA_DIR (default ~/.local/share/newsqa); settings come from"
+        " the environment or a .env file in the current folder."
+    ),
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's plain help: options show what they take (N, ID, URL), never type tags like <int>.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+# Options show what they take (N, ID, URL), never Click's type names (INTEGER, TEXT).
+def _argument(metavar: str) -> Any:
+    """A positional argument named in the usage line and explained in the command's help
+    (typer's Arguments section would add a type tag such as <list[Path]>)."""
+    return typer.Argument(metavar=metavar, hidden=True, show_default=False)
+
+
+K_OPTION = typer.Option("--k", "-k", metavar="N", help="How many sentences.")
+ARTICLE_OPTION = typer.Option("--article", metavar="ID", help="Only this article.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"newsqa {version('newsqa')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Ask questions of news articles; answers are sentences quoted from them."""
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
@@ -48,10 +88,16 @@ def _errors() -> Iterator[None]:
         raise _fail(str(exc)) from None
 
 
-def _service(settings: Settings | None = None, *, model: bool = True) -> QAService:
+def _service(
+    settings: Settings | None = None, *, model: bool = True, announce: bool = False
+) -> QAService:
     from bots.wiring import build_service, load_encoder
 
     settings = settings or get_settings()
+    settings.writable_data_dir()
+    if model and announce and sys.stderr.isatty():
+        # Loading takes seconds; say so before the progress bar can.
+        typer.echo("loading the model…", err=True)
     with _errors():
         return build_service(settings, load_encoder(settings) if model else None)
 
@@ -71,9 +117,13 @@ def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
             return
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="sentence", leave=False)
-        bar.n = done
-        bar.refresh()
+            # Started at the first report's count, so the first rate shown is measured over
+            # real work, not a batch divided by the microseconds since the bar appeared.
+            bar = bars[stage] = tqdm(
+                total=total, initial=done, desc=stage, unit=" sentences", leave=False
+            )
+            return
+        bar.update(done - bar.n)
 
     try:
         yield update
@@ -84,17 +134,18 @@ def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
 
 @app.command()
 def ingest(
-    paths: Annotated[
-        list[str],
-        typer.Argument(help="Files (.txt .md .json .jsonl .html .htm), folders or http(s) URLs."),
-    ],
+    paths: Annotated[list[str], _argument("PATH")],
 ) -> None:
-    """Add articles; unchanged ones are left alone, changed ones replaced.
+    """Add articles from PATH... (.txt .md .json .jsonl .html .htm files, folders of them, or
+    http(s) URLs of article pages); unchanged ones are left alone, changed ones replaced.
 
     An article is known by its id, else its url, else its file (see the README), so an edited
     file replaces what it held before. Prints one line for each article added or replaced.
     """
-    service = _service()
+    from index.web.pages import is_url
+
+    _must_exist([Path(p) for p in paths if not is_url(p)])
+    service = _service(announce=True)
     with _errors(), _progress_bar() as progress:
         outcome = _ingest_inputs(service, paths, progress)
     report = outcome.report
@@ -141,8 +192,10 @@ def _ingest_inputs(
 
 @app.command(name="list")
 def list_articles(
-    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many.")] = 0,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Show this many.")] = 20,
+    offset: Annotated[
+        int, typer.Option("--offset", min=0, metavar="N", help="Skip this many.")
+    ] = 0,
+    limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="Show this many.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List articles, newest first (by published date; undated ones last)."""
@@ -169,8 +222,8 @@ def list_articles(
 
 
 @app.command()
-def remove(article_id: Annotated[str, typer.Argument(help="The article's id.")]) -> None:
-    """Remove an article and its sentences."""
+def remove(article_id: Annotated[str, _argument("ID")]) -> None:
+    """Remove the article ID and its sentences."""
     service = _service(model=False)
     with _errors():
         count = service.remove(article_id)
@@ -180,7 +233,7 @@ def remove(article_id: Annotated[str, typer.Argument(help="The article's id.")])
 @app.command()
 def rebuild() -> None:
     """Re-split and re-embed every article into a fresh index, swapped in when complete."""
-    service = _service()
+    service = _service(announce=True)
     with _errors(), _progress_bar() as progress:
         stats = service.rebuild(progress)
     typer.echo(f"rebuilt: {stats.articles} articles, {stats.sentences} sentences ({stats.model})")
@@ -236,33 +289,62 @@ def render(answer_set: AnswerSet) -> str:
 
 @app.command()
 def ask(
-    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
-    k: Annotated[int, typer.Option("--k", help="How many sentences.")] = 3,
-    article: Annotated[str | None, typer.Option("--article", help="Only this article.")] = None,
+    question: Annotated[str | None, _argument("QUESTION")] = None,
+    k: Annotated[int, K_OPTION] = 3,
+    article: Annotated[str | None, ARTICLE_OPTION] = None,
     conversation: Annotated[
-        str | None, typer.Option("--conversation", help="A follow-up in this conversation.")
+        str | None,
+        typer.Option(
+            "--conversation",
+            metavar="ID",
+            help="A follow-up in this conversation. The id is yours to choose (letters, digits,"
+            " _ . : -); ask again with the same id to follow up.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer object.")] = False,
     closest: Annotated[
         bool, typer.Option("--closest", help="Show the closest sentences even when abstaining.")
     ] = False,
     batch: Annotated[
-        Path | None, typer.Option("--batch", help="JSONL of questions in, JSONL of answers out.")
+        Path | None,
+        typer.Option(
+            "--batch", metavar="FILE", help="JSONL of questions in, JSONL of answers out."
+        ),
+    ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            metavar="URL",
+            help="Ask a running `newsqa serve` (e.g. http://127.0.0.1:8000) instead of loading"
+            " the model here.",
+        ),
     ] = None,
     source: Annotated[
-        str | None, typer.Option("--source", help="Only articles from this source.")
+        str | None, typer.Option("--source", metavar="NAME", help="Only articles from this source.")
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option("--since", help="Only articles published on or after (2025-10-01)."),
+        typer.Option(
+            "--since", metavar="DATE", help="Only articles published on or after (2025-10-01)."
+        ),
     ] = None,
     until: Annotated[
-        str | None, typer.Option("--until", help="Only articles published on or before this date.")
+        str | None,
+        typer.Option(
+            "--until", metavar="DATE", help="Only articles published on or before this date."
+        ),
     ] = None,
 ) -> None:
-    """Answer a question with the best sentences, quoted."""
+    """Answer QUESTION with the best sentences, quoted."""
     if (question is None) == (batch is None):
         raise _fail("give a question or --batch FILE (not both)", 2)
+    if server is not None:
+        if batch is not None:
+            raise _fail("--server asks one question; --batch runs here", 2)
+        assert question is not None
+        _ask_server(server, question, k, article, conversation, as_json, closest)
+        return
     service = _service()
     if batch is not None:
         failures = _ask_batch(service, batch, closest)
@@ -303,9 +385,11 @@ def _ask_batch(service: QAService, path: Path, closest: bool) -> int:
             request_id: Any = None
             try:
                 request = json.loads(line)
+                if isinstance(request, dict):
+                    # read first, so that every error line still says which request it was
+                    request_id = request.get("id")
                 if not isinstance(request, dict) or not isinstance(request.get("question"), str):
                     raise ValueError('each line needs {"question": "..."}')
-                request_id = request.get("id")
                 k = request.get("k", 3)
                 if not isinstance(k, int) or isinstance(k, bool):
                     raise ValueError("k must be a whole number")
@@ -335,13 +419,80 @@ def _optional(request: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def _ask_server(
+    server: str,
+    question: str,
+    k: int,
+    article: str | None,
+    conversation: str | None,
+    as_json: bool,
+    closest: bool,
+) -> None:
+    """One question to a running server's POST /ask, rendered as a local answer would be."""
+    import httpx
+
+    body: dict[str, Any] = {"question": question, "k": k, "include_closest": closest}
+    if article is not None:
+        body["article_id"] = article
+    if conversation is not None:
+        body["conversation_id"] = conversation
+    url = server.rstrip("/") + "/ask"
+    try:
+        response = httpx.post(url, json=body, timeout=60.0)
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach {server}: {exc}") from None
+    if response.status_code != 200:
+        raise _fail(f"{server} answered {response.status_code}: {_detail(response)}")
+    answer_set = AnswerSet.model_validate(response.json())
+    if as_json:
+        typer.echo(answer_set.model_dump_json())
+    else:
+        typer.echo(render(answer_set))
+
+
+def _detail(response: Any) -> str:
+    """The reason an API error gives, as one line."""
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return str(response.reason_phrase)
+    if isinstance(detail, list):
+        return "; ".join(str(item.get("msg", item)) for item in detail)
+    return str(detail)
+
+
+@contextmanager
+def _line_editing(data_dir: Path) -> Iterator[None]:
+    """Arrow keys, editing and a history kept across sessions, where readline exists."""
+    try:
+        import readline
+    except ImportError:  # Windows without pyreadline: plain input still works
+        yield
+        return
+    history = data_dir / "chat_history"
+    with suppress(OSError):
+        readline.read_history_file(history)
+    readline.set_history_length(1000)
+    yield
+    with suppress(OSError):
+        readline.write_history_file(history)
+
+
 @app.command()
 def chat(
-    k: Annotated[int, typer.Option("--k", help="How many sentences per answer.")] = 3,
-    article: Annotated[str | None, typer.Option("--article", help="Only this article.")] = None,
+    k: Annotated[int, typer.Option("--k", "-k", metavar="N", help="Sentences per answer.")] = 3,
+    article: Annotated[str | None, ARTICLE_OPTION] = None,
 ) -> None:
-    """Ask questions at a prompt, as one conversation; follow-ups use what came before."""
-    service = _service()
+    """Ask questions at a prompt, as one conversation; follow-ups use what came before.
+
+    Arrow keys edit the line and recall earlier questions (kept in the data dir)."""
+    settings = get_settings()
+    service = _service(settings)
+    with _line_editing(settings.writable_data_dir()):
+        _chat_loop(service, k, article)
+
+
+def _chat_loop(service: QAService, k: int, article: str | None) -> None:
     conversation_id = service.conversations.new_id()
     figures = service.stats()
     typer.echo(
@@ -377,30 +528,51 @@ def _chat_errors() -> Iterator[None]:
         typer.echo(f"error: {exc}", err=True)
 
 
+@contextmanager
+def _no_traceback() -> Iterator[None]:
+    """Long measuring commands end on a bad input with one line, whatever raised."""
+    try:
+        yield
+    except NewsqaError as exc:
+        raise _fail(str(exc)) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from None
+
+
+def _must_exist(paths: list[Path]) -> None:
+    """A path that is not there is a mistake on the command line (exit 2), as for bench."""
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(missing)}", EXIT_USAGE)
+
+
 @app.command(name="eval")
 def evaluate(
-    folders: Annotated[list[Path], typer.Argument(help="Evaluation set folders.")],
+    folders: Annotated[list[Path], _argument("DIR")],
     no_abstention: Annotated[
         bool, typer.Option("--no-abstention", help="Skip the abstention measurement.")
     ] = False,
 ) -> None:
-    """Score answer quality on evaluation sets; one line of figures per set."""
+    """Score answer quality on the evaluation sets in DIR...; one line of figures per set."""
     from bots.wiring import build_service, load_encoder
     from qa.evaluate import evaluate_set
 
+    _must_exist(folders)
     settings = get_settings()
-    encoder = load_encoder(settings)
+    with _no_traceback():
+        encoder = load_encoder(settings)
     # Scratch indexes come and go here; their progress lines would bury the figures.
     logging.getLogger("newsqa.index").setLevel(logging.WARNING)
     for folder in folders:
         if not (folder / "set.json").is_file():
             typer.echo(f"skipped {folder}: not an evaluation set (no set.json)", err=True)
             continue
-        result = evaluate_set(
-            folder,
-            lambda scratch: build_service(settings, encoder, data_dir=scratch),
-            abstention=not no_abstention,
-        )
+        with _no_traceback():
+            result = evaluate_set(
+                folder,
+                lambda scratch: build_service(settings, encoder, data_dir=scratch),
+                abstention=not no_abstention,
+            )
         typer.echo(result.line())
 
 
@@ -408,10 +580,10 @@ def evaluate(
 def bench(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Articles to index: files, folders, evaluation sets."),
+        typer.Argument(metavar="PATH", hidden=True, show_default=False),
     ] = None,
     questions: Annotated[
-        int, typer.Option("--questions", help="How many questions to time.")
+        int, typer.Option("--questions", metavar="N", help="How many questions to time.")
     ] = 300,
     scale: Annotated[
         int | None,
@@ -429,7 +601,8 @@ def bench(
         Path, typer.Option("--train", help="With --scale: the training sets' folder.")
     ] = Path("../shared/train"),
 ) -> None:
-    """Measure ingest throughput, question latency and peak memory on a corpus."""
+    """Measure ingest throughput, question latency and peak memory on the articles in PATH...
+    (files, folders, evaluation sets)."""
     from bots.wiring import build_service, load_encoder
     from qa.bench import run_bench
 
@@ -437,16 +610,17 @@ def bench(
         _bench_scale(scale, real, train, questions)
         return
     if not paths:
-        raise _fail("give the articles to measure on, or --scale N", 2)
-    missing = [str(path) for path in paths if not path.exists()]
-    if missing:
-        raise _fail(f"no such file or folder: {', '.join(missing)}", 2)
+        raise _fail("give the articles to measure on, or --scale N", EXIT_USAGE)
+    _must_exist(paths)
     settings = get_settings()
-    encoder = load_encoder(settings)
     logging.getLogger("newsqa.index").setLevel(logging.WARNING)
-    result = run_bench(
-        paths, lambda scratch: build_service(settings, encoder, data_dir=scratch), count=questions
-    )
+    with _no_traceback():
+        encoder = load_encoder(settings)
+        result = run_bench(
+            paths,
+            lambda scratch: build_service(settings, encoder, data_dir=scratch),
+            count=questions,
+        )
     if result.articles == 0:
         raise _fail(f"nothing to measure: no articles in {', '.join(map(str, paths))}")
     for line in result.lines():
@@ -460,7 +634,7 @@ def _bench_scale(n: int, real: int, train: Path, questions: int) -> None:
     from qa import scale as scaled
 
     if not train.is_dir():
-        raise _fail(f"no such folder: {train} (the training sets, see --train)", 2)
+        raise _fail(f"no such folder: {train} (the training sets, see --train)", EXIT_USAGE)
     figures = {}
     for phase in ("build", "serve", "write"):
         done = subprocess.run(
@@ -548,15 +722,17 @@ def _when(stamp: float | None) -> str:
 
 @feeds_app.command("add")
 def feeds_add(
-    url: Annotated[str, typer.Argument(help="The feed's http(s) URL.")],
+    url: Annotated[str, _argument("URL")],
     interval: Annotated[
         float | None,
         typer.Option(
-            "--interval", help="Minutes between polls (default NEWSQA_FEED_INTERVAL_MINUTES)."
+            "--interval",
+            metavar="MINUTES",
+            help="Minutes between polls (default NEWSQA_FEED_INTERVAL_MINUTES).",
         ),
     ] = None,
 ) -> None:
-    """Follow a feed; `newsqa watch` (or `serve`) polls it."""
+    """Follow the feed at URL (RSS or Atom); `newsqa watch` (or `serve`) polls it."""
     web = _web()
     with _errors():
         feed, created = web.add_feed(url, None if interval is None else interval * 60)
@@ -593,9 +769,9 @@ def feeds_list(
 
 @feeds_app.command("remove")
 def feeds_remove(
-    feed: Annotated[str, typer.Argument(help="The feed's URL or id.")],
+    feed: Annotated[str, _argument("FEED")],
 ) -> None:
-    """Stop following a feed (its articles stay in the index)."""
+    """Stop following FEED (its URL or id); its articles stay in the index."""
     web = _web()
     with _errors():
         gone = web.remove_feed(feed)
@@ -646,32 +822,80 @@ def watch(
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option("--host", help="Default: NEWSQA_HOST.")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="Default: NEWSQA_PORT.")] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", metavar="HOST", help="Default: NEWSQA_HOST.")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", metavar="PORT", help="Default: NEWSQA_PORT.")
+    ] = None,
 ) -> None:
     """Serve the HTTP API and the web chat page (uvicorn)."""
-    import logging
-
     import uvicorn
 
     from bots.api.app import create_app
+    from bots.logs import config
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     settings = get_settings()
+    settings.writable_data_dir()
     host = host or settings.host
     port = settings.port if port is None else port
+    # Bound before anything is announced: a port in use is one line and exit 1, not a URL
+    # printed as if serving followed by uvicorn's traceback.
+    sock = _bind(host, port)
     with _errors():
         api = create_app(settings)
-    typer.echo(f"newsqa web page: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(api, host=host, port=port, log_level="info")
+    shown = sock.getsockname()[1]
+    typer.echo(f"newsqa web page: http://{host}:{shown}/  (API docs: http://{host}:{shown}/docs)")
+    server = uvicorn.Server(
+        uvicorn.Config(
+            api,
+            log_config=config(settings.log_level, settings.log_format),
+            log_level=settings.log_level.lower(),
+        )
+    )
+    server.run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or one line saying why there cannot be one."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise _fail(f"cannot listen on {host}: {exc.strerror} (NEWSQA_HOST)") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise _fail(
+                f"port {port} on {host} is already in use; stop what uses it or set NEWSQA_PORT"
+            ) from None
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 def main() -> None:
-    """Entry point of the `newsqa` script."""
-    logging.basicConfig(level=logging.INFO, format="newsqa: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "sentence_transformers", "transformers", "faiss", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    app()
+    """Entry point of the `newsqa` script: logging set up, bad settings told in one line."""
+    from bots.logs import configure
+
+    try:
+        settings: Settings | None = get_settings()
+    except SettingsError:
+        settings = None  # the command says so when it reads them; --help still works
+    if settings is None:
+        configure()
+    else:
+        configure(settings.log_level, settings.log_format)
+    try:
+        app()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "NEWSQA_"
+
+
+class SettingsError(Exception):
+    """A setting that cannot be used; the message names the variable and says why."""
 
 
 def _default_data_dir() -> Path:
@@ -17,7 +23,10 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Everything configurable; secrets are SecretStr so they never print."""
 
-    model_config = SettingsConfigDict(env_prefix="NEWSQA_", extra="ignore")
+    # A .env file in the working directory is read too; the environment wins over it.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
 
     data_dir: Path = Field(default_factory=_default_data_dir)
     model_path: Path | None = Field(
@@ -32,6 +41,15 @@ class Settings(BaseSettings):
     max_article_bytes: int = Field(
         default=2_000_000, ge=1024, description="A file or record larger than this is refused"
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _case(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.upper() if value.lower() in _LEVELS else value.lower()
+        return value
 
     # ---- HTTP API (bots.api) ----
     host: str = "127.0.0.1"
@@ -120,11 +138,60 @@ class Settings(BaseSettings):
     @classmethod
     def _admin_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+            parts = [part for part in value.replace(" ", "").split(",") if part]
+            if not all(part.isdigit() for part in parts):
+                raise ValueError(
+                    "should be numeric Telegram user ids, comma-separated (12345,67890)"
+                )
+            return frozenset(int(part) for part in parts)
         return value
+
+    def writable_data_dir(self) -> Path:
+        """The data directory, made if missing; SettingsError when it cannot be written."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.data_dir / ".newsqa-write-test"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise SettingsError(
+                f"{ENV_PREFIX}DATA_DIR={self.data_dir}: cannot write there ({reason})"
+            ) from None
+        return self.data_dir
+
+
+_LEVELS = {name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR")}
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable a validation error is about."""
+    name = str(loc[0]) if loc else "?"
+    field = Settings.model_fields.get(name)
+    if field is None:  # an alias (TELEGRAM_BOT_TOKEN ...) is its own variable name
+        return name.upper()
+    return (ENV_PREFIX + name).upper()
+
+
+def describe(error: ValidationError) -> str:
+    """One line per bad setting: the variable, the value given and what it should be."""
+    lines = []
+    for item in error.errors(include_url=False):
+        message = str(item["msg"]).removeprefix("Value error, ")
+        variable = _variable(tuple(item["loc"]))
+        value = item.get("input")
+        secret = any(word in variable for word in ("KEY", "TOKEN", "SECRET"))
+        shown = f"={value}" if isinstance(value, str | int | float) and not secret else ""
+        lines.append(f"{variable}{shown}: {message[:1].lower()}{message[1:]}")
+    return "; ".join(lines)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings (tests clear this cache after changing the environment)."""
-    return Settings()
+    """The process's settings (tests clear this cache after changing the environment).
+
+    SettingsError when a variable holds something unusable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None

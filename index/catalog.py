@@ -319,17 +319,24 @@ def all_articles(conn: sqlite3.Connection) -> list[Article]:
     ]
 
 
-def articles(conn: sqlite3.Connection, offset: int, limit: int) -> tuple[list[ArticleInfo], int]:
-    """A page of articles, newest first, and the total count."""
+def articles(
+    conn: sqlite3.Connection, offset: int, limit: int, title: str | None = None
+) -> tuple[list[ArticleInfo], int]:
+    """A page of articles, newest first, and the total count; with `title`, only those whose
+    title contains it (case-insensitive for ASCII letters)."""
+    where, args = "", []
+    if title:
+        escaped = title.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where, args = " WHERE a.title LIKE ? ESCAPE '\\'", [f"%{escaped}%"]
     rows = conn.execute(
         "SELECT a.id, a.title, a.source, a.url, a.published, a.published_at, a.ingested_at,"
         " (SELECT COUNT(*) FROM sentences s WHERE s.article_id = a.id) AS sentences"
-        " FROM articles a"
+        f" FROM articles a{where}"
         " ORDER BY a.published_at IS NULL, a.published_at DESC, a.ingested_at DESC, a.id"
         " LIMIT ? OFFSET ?",
-        (limit, offset),
+        (*args, limit, offset),
     ).fetchall()
-    total = conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+    total = conn.execute(f"SELECT COUNT(*) FROM articles a{where}", args).fetchone()[0]
     return [
         ArticleInfo(**{**dict(row), "published_at": iso(row["published_at"])}) for row in rows
     ], int(total)

@@ -50,7 +50,13 @@ def vectors_for(
     spans = [clauses(text) for text in texts]
     clause_texts = [text[s:e] for text, cut in zip(texts, spans, strict=True) for s, e in cut]
     titles = [article.title for article, _ in articles]
-    everything = embed(encoder, texts + clause_texts + titles, progress)
+    count = len(clause_texts) + len(titles) + len(texts)
+
+    def in_sentences(stage: str, done: int, total: int) -> None:
+        # Clauses and titles are embedded too; a reader counts sentences.
+        progress(stage, done * len(texts) // max(count, 1), len(texts))
+
+    everything = embed(encoder, texts + clause_texts + titles, in_sentences)
     raw = everything[: len(texts)]
     clause_vectors = everything[len(texts) : len(texts) + len(clause_texts)]
     title_vectors = everything[len(texts) + len(clause_texts) :]

@@ -861,9 +861,12 @@ class NewsIndex:
         sentences = self.sentences(self.sentence_ids(article_id))
         return found, sorted(sentences.values(), key=lambda s: s.position)
 
-    def articles(self, offset: int = 0, limit: int = 20) -> tuple[list[ArticleInfo], int]:
-        """A page of articles, newest first, and the total count."""
-        return catalog.articles(self.connection, offset, limit)
+    def articles(
+        self, offset: int = 0, limit: int = 20, title: str | None = None
+    ) -> tuple[list[ArticleInfo], int]:
+        """A page of articles, newest first, and the total count; with `title`, only those
+        whose title contains it (case-insensitive for ASCII letters)."""
+        return catalog.articles(self.connection, offset, limit, title)
 
 
 if TYPE_CHECKING:  # mypy holds NewsIndex to the read interface the retriever relies on

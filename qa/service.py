@@ -344,9 +344,11 @@ class QAService:
         """Counts."""
         return self.index.stats()
 
-    def articles(self, offset: int = 0, limit: int = 20) -> tuple[list[ArticleInfo], int]:
-        """A page of articles, newest first."""
-        return self.index.articles(offset, limit)
+    def articles(
+        self, offset: int = 0, limit: int = 20, title: str | None = None
+    ) -> tuple[list[ArticleInfo], int]:
+        """A page of articles, newest first; with `title`, those whose title contains it."""
+        return self.index.articles(offset, limit, title)
 
     def article(self, article_id: str) -> tuple[Article, list[Sentence]]:
         """An article and its sentences."""

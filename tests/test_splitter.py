@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from index.splitter import split_sentences, trailing_chrome
 
-SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "articles" / "budapest-summit.txt"
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "articles" / "budapest-summit.jsonl"
 
 
 def texts(text: str) -> list[str]:
@@ -57,7 +58,7 @@ def test_stray_closing_quote_joins_the_sentence_before() -> None:
 
 
 def test_trailing_site_chrome_is_detected_and_prose_is_not() -> None:
-    text = SAMPLE.read_text(encoding="utf-8").split("\n", 1)[1]
+    text = json.loads(SAMPLE.read_text(encoding="utf-8"))["text"]
     spans = split_sentences(text)
     chrome = [spans[i].text for i in sorted(trailing_chrome(text, spans))]
     assert chrome == ["AFP", "Commentaires (0)", "Participer à la Discussion"]

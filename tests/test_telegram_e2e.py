@@ -237,7 +237,7 @@ def test_the_bot_process_answers_follow_ups_and_stops_on_sigterm(
         for payload in (first, follow_up):
             assert payload["chat_id"] == CHAT and payload["parse_mode"] == "HTML"
             check_telegram_html(payload["text"])
-            assert payload["text"].startswith("<b>1.</b> ") and "<blockquote>" in payload["text"]
+            assert "<blockquote><b>1.</b> " in payload["text"]
         assert any("Budapest, Hungary" in quote for quote in _quotes(follow_up))
 
         # the context button under the Budapest answer
@@ -258,6 +258,10 @@ def test_the_bot_process_answers_follow_ups_and_stops_on_sigterm(
             process.wait(timeout=10)
     logs = out_path.read_text() + err_path.read_text()
     assert TOKEN not in logs and TOKEN.split(":")[1] not in logs
+    # the bot logs like the command line and the server: time, level, logger, message
+    lines = [line for line in err_path.read_text().splitlines() if line.strip()]
+    shape = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (DEBUG|INFO|WARNING|ERROR) \S+: ")
+    assert lines and all(shape.match(line) for line in lines), lines
     assert not fake_telegram.bad_paths
     assert set(fake_telegram.methods()) <= {
         "getMe",
@@ -290,14 +294,18 @@ def _quotes(payload: dict[str, Any]) -> list[str]:
 
 def _button_for(payload: dict[str, Any], words: str) -> str:
     """The callback data of the context button under the answer quoting these words."""
-    text = visible_text(payload["text"])
+    # each quote is "<blockquote><b>N.</b> sentence</blockquote>", under its article's title
+    numbered = {
+        number: visible_text(quote)
+        for number, quote in re.findall(
+            r"<blockquote><b>(\d+)\.</b>(.*?)</blockquote>", payload["text"]
+        )
+    }
     rows = payload["reply_markup"]["inline_keyboard"]
     buttons = [button for row in rows for button in row]
     for button in buttons:
         number = button["text"].removeprefix("Context ")
-        start = text.find(f"{number}. ")
-        end = text.find(f"{int(number) + 1}. ", start)
-        if words in text[start : end if end >= 0 else None]:
+        if words in numbered.get(number, ""):
             return str(button["callback_data"])
     raise AssertionError(f"no answer quotes {words!r}")
 

@@ -20,8 +20,10 @@ from bots.telegram import handlers
 from bots.telegram.app import COMMANDS, BotApplication, build_application
 from bots.telegram.ratelimit import RateLimiter
 from index.articles import Article
+from index.errors import ArticleNotFoundError, IndexBusyError, IndexCorruptError
 from index.store import NewsIndex
 from qa.conversations import Owner
+from qa.errors import InvalidQuestionError
 from qa.service import QAService
 from tests.fakes import FakeEncoder
 from tests.telegram_fakes import (
@@ -115,6 +117,9 @@ SUMMIT_HEAD = (
     "Tom &amp; Jerry &lt;b&gt;summit&lt;/b&gt;</a> · 2025-10-16"
 )
 
+# Answers name the source too (a publisher's name; never a file name).
+ANSWER_HEAD = SUMMIT_HEAD.replace(" · 2025-10-16", " · AFP · 2025-10-16")
+
 
 # ---- asking -----------------------------------------------------------------------------
 
@@ -127,7 +132,7 @@ def test_a_question_with_markup_in_it_is_answered_with_valid_html(
     sid = sentence_id(service, "summit", 1)
     assert api.sent() == [
         message(
-            f"<b>1.</b> {SUMMIT_HEAD}\n<blockquote>The summit &lt;b&gt;will&lt;/b&gt; take place "
+            f"{ANSWER_HEAD}\n<blockquote><b>1.</b> The summit &lt;b&gt;will&lt;/b&gt; take place "
             "in Budapest &amp; Vienna, said &lt;script&gt;officials&lt;/script&gt;.</blockquote>",
             buttons=[("Context 1", f"ctx:{sid}")],
         )
@@ -202,8 +207,8 @@ def test_more_context_article_and_reset(make_bot: Factory, service: QAService) -
         message_update("/more"),
     )
     first, more, context, article, reset, nothing = api.sent()
-    assert first["text"].startswith("<b>1.</b>")
-    assert more["text"].startswith("<b>2.</b> ")
+    assert first["text"].startswith(f"{ANSWER_HEAD}\n<blockquote><b>1.</b>")
+    assert more["text"].startswith(f"{ANSWER_HEAD}\n<blockquote><b>2.</b> ")
     assert more["reply_markup"]["inline_keyboard"][0][0]["text"] == "Context 2"
     # /context 2 shows the second answer between its neighbours
     second = int(more["reply_markup"]["inline_keyboard"][0][0]["callback_data"][4:])
@@ -267,7 +272,7 @@ def test_a_conversation_survives_a_restart(
     api2, app2 = make_bot(svc=reopened)
     drive(app2, message_update("/more"))
     [more] = api2.sent()
-    assert more["text"].startswith("<b>2.</b> ")
+    assert more["text"].startswith(f"{ANSWER_HEAD}\n<blockquote><b>2.</b> ")
 
 
 def test_help_sources_unknown_commands_and_stickers(make_bot: Factory) -> None:
@@ -475,6 +480,33 @@ def test_a_failure_is_logged_and_the_user_is_told(
     [record] = [r for r in caplog.records if r.name == "bots.telegram.handlers"]
     assert "failed" in record.getMessage() and record.exc_info is not None
     assert "disk on fire" in str(record.exc_info[1])
+
+
+@pytest.mark.parametrize(
+    ("error", "told"),
+    [
+        (ArticleNotFoundError("no article with id 'summit'"), handlers.GONE),
+        (IndexBusyError("another process is writing to the index"), handlers.BUSY),
+        (IndexCorruptError("vectors/7.faiss: bad magic number"), handlers.BROKEN),
+        (InvalidQuestionError("the question is empty"), "The question is empty."),
+    ],
+)
+def test_errors_are_told_in_words_a_reader_understands(
+    make_bot: Factory,
+    service: QAService,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    told: str,
+) -> None:
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(service, "ask", failing)
+    api, app = make_bot()
+    drive(app, message_update("heavy rain?"))
+    assert api.sent() == [message(told)]
+    # nothing of the engine's internals (ids, file names) reaches the chat
+    assert "faiss" not in told and "'summit'" not in told
 
 
 def test_one_slow_question_does_not_hold_up_other_chats(

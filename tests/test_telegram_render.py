@@ -30,10 +30,10 @@ def _answer(sentence: str, **fields: object) -> Answer:
 def test_every_piece_is_escaped() -> None:
     messages = render.render_answers(AnswerSet(question="q", answers=[_answer(NASTY)]))
     assert messages == [
-        '<b>1.</b> <a href="https://example.com/story?a=1&amp;b=&lt;2&gt;">'
+        '<a href="https://example.com/story?a=1&amp;b=&lt;2&gt;">'
         'Tom &amp; Jerry &lt;b&gt;bold&lt;/b&gt; &lt;script&gt;alert("x")&lt;/script&gt; '
         "a &lt; b &gt; c &amp;amp;</a> · 2025-10-16\n"
-        "<blockquote>Tom &amp; Jerry &lt;b&gt;bold&lt;/b&gt; "
+        "<blockquote><b>1.</b> Tom &amp; Jerry &lt;b&gt;bold&lt;/b&gt; "
         '&lt;script&gt;alert("x")&lt;/script&gt; a &lt; b &gt; c &amp;amp;</blockquote>'
     ]
     check_telegram_html(messages[0])
@@ -44,7 +44,7 @@ def test_every_piece_is_escaped() -> None:
 def test_only_web_addresses_become_links(url: str | None) -> None:
     [message] = render.render_answers(AnswerSet(question="q", answers=[_answer("S.", url=url)]))
     assert "<a " not in message
-    assert message.startswith("<b>1.</b> <b>Tom &amp; Jerry")
+    assert message.startswith("<b>Tom &amp; Jerry")
     check_telegram_html(message)
 
 
@@ -78,6 +78,7 @@ def test_one_enormous_sentence_is_cut_with_its_markup_reopened() -> None:
         check_telegram_html(message)
         assert render.utf16_len(message) <= render.MAX_MESSAGE
     assert messages[1].startswith("<blockquote>")
+    assert "<b>1.</b>" in messages[0]
     joined = "".join(visible_text(m) for m in messages)
     assert " ".join(sentence.split()) in " ".join(joined.split())
 
@@ -129,3 +130,42 @@ def test_sources_lists_articles() -> None:
         '• <a href="https://x.org/1">A &lt;title&gt;</a> · AFP · 2025-10-16'
     )
     check_telegram_html(message)
+
+
+def test_quotes_from_one_article_share_one_title_and_keep_their_numbers() -> None:
+    answers = [
+        _answer("First from A.", title="Story A", source="AFP", url=None),
+        _answer("Only from B.", article_id="b", title="Story B", source="CNN", url=None),
+        _answer("Second from A.", title="Story A", source="AFP", url=None),
+    ]
+    [message] = render.render_answers(AnswerSet(question="q", answers=answers))
+    assert message == (
+        "<b>Story A</b> · AFP · 2025-10-16\n"
+        "<blockquote><b>1.</b> First from A.</blockquote>\n"
+        "<blockquote><b>3.</b> Second from A.</blockquote>\n\n"
+        "<b>Story B</b> · CNN · 2025-10-16\n"
+        "<blockquote><b>2.</b> Only from B.</blockquote>"
+    )
+    assert message.count("Story A") == 1
+    check_telegram_html(message)
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("AFP", "AFP"),
+        ("budapest-summit.txt", None),
+        ("samples/articles/cnn-stories.jsonl", None),
+        ("notes.MD", None),
+        ("  ", None),
+        (None, None),
+        ("Le Monde", "Le Monde"),
+    ],
+)
+def test_the_source_is_a_name_never_a_file_name(source: str | None, shown: str | None) -> None:
+    assert render.source_name(source) == shown
+    [message] = render.render_answers(
+        AnswerSet(question="q", answers=[_answer("S.", title="T", url=None, source=source)])
+    )
+    head = message.split("\n")[0]
+    assert head == " · ".join(part for part in ("<b>T</b>", shown, "2025-10-16") if part)

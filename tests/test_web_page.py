@@ -1,6 +1,7 @@
 """The web page in headless Chromium (Debian's package, driven by Playwright) with the real model.
 
-Skipped, with the reason, where Chromium or Playwright is missing; `.ci/run` installs Chromium.
+Skipped, with the reason, where Chromium or Playwright is missing, except under CI and
+`make test` (which installs Chromium), where that is a failure.
 Set NEWSQA_SCREENSHOTS to a folder to keep desktop and phone screenshots of the page.
 """
 
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,34 +20,13 @@ from bots.settings import Settings
 from qa.conversations import Owner
 from qa.service import QAService
 from tests.api_support import KEY, live_server
-
-CHROMIUM = os.environ.get("NEWSQA_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--disable-gpu",
-    "--disable-quic",
-    # Stops Chromium's background lookups of outside hosts.
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
-]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+from tests.browser_support import ARGS, CHROMIUM, DESKTOP, PHONE, require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
-
 # Checked at import, so a machine without a browser skips before the model is even loaded.
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:
-    pytest.skip(
-        "browser test skipped: playwright is not installed (pip install -e '.[dev]')",
-        allow_module_level=True,
-    )
-if not Path(CHROMIUM).is_file():
-    pytest.skip(
-        f"browser test skipped: no Chromium at {CHROMIUM} "
-        "(apt-get install chromium, as .ci/run does)",
-        allow_module_level=True,
-    )
+require_browser()
+from playwright.sync_api import sync_playwright  # noqa: E402
 
 
 @pytest.fixture

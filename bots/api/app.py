@@ -10,9 +10,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +25,7 @@ from bots.api.disk import DiskFullError
 from bots.api.feeds import router as feeds_router
 from bots.api.feeds import start_watching
 from bots.api.jobs import JobNotFoundError, Jobs
+from bots.api.messages import readable, size
 from bots.api.ratelimit import RateLimitedError
 from bots.api.routes import STATIC, UnsupportedMediaError, UploadTooLargeError, router
 from bots.api.schemas import Problem
@@ -78,6 +81,12 @@ _STATUS: list[tuple[type[Exception], int]] = [
 ]
 
 
+async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 shape, each `msg` a sentence ("the question is empty")."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": readable(exc.errors())}, status_code=422)
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     """Translate an engine error into its HTTP status with the engine's own message."""
     if isinstance(exc, UnauthorizedError):
@@ -123,10 +132,16 @@ class BodyLimit:
         headers = dict(scope["headers"])
         media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         # A multipart upload carries the file plus a little framing.
-        limit = self.max_upload + 64 * 1024 if media == b"multipart/form-data" else self.max_body
+        upload = media == b"multipart/form-data"
+        limit = self.max_upload + 64 * 1024 if upload else self.max_body
+        refusal = (
+            f"uploads are limited to {size(self.max_upload)}"
+            if upload
+            else f"the request body is larger than the limit of {size(self.max_body)}"
+        )
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._reject(send, limit)
+            await self._reject(send, refusal)
             return
         received = 0
 
@@ -137,14 +152,14 @@ class BodyLimit:
                 received += len(message.get("body", b""))
                 if received > limit:
                     # Raised inside the route, so the app's own handler renders the 413.
-                    raise HTTPException(413, f"the request body is larger than {limit} bytes")
+                    raise HTTPException(413, refusal)
             return message
 
         await self.app(scope, limited_receive, send)
 
     @staticmethod
-    async def _reject(send: Send, limit: int) -> None:
-        response = _problem(413, f"the request body is larger than {limit} bytes")
+    async def _reject(send: Send, message: str) -> None:
+        response = _problem(413, message)
         await send(
             {
                 "type": "http.response.start",
@@ -157,6 +172,38 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": response.body})
+
+
+# The docs pages may load nothing from elsewhere: ReDoc's bundle still reaches for its vendor's
+# logo on a CDN, which the browser then does not even try.
+_DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:"
+)
+
+
+class DocsPolicy:
+    """Adds the content security policy to the docs pages (plain ASGI, so that request bodies
+    stream through untouched)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in ("/docs", "/redoc"):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"content-security-policy", _POLICY)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_policy)
+
+
+_POLICY = _DOCS_POLICY.encode()
 
 
 async def _expire_conversations(service: QAService, every: float) -> None:
@@ -258,7 +305,10 @@ def create_app(
             for halt in stoppers:
                 await asyncio.to_thread(halt)
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package, not
+    # a CDN: the docs work on a machine without internet.
+    app = FastAPIOffline(
+        favicon_url="/static/favicon.svg",
         title="newsqa",
         version="0.1.0",
         summary="Questions answered with sentences quoted from news articles.",
@@ -275,6 +325,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     edge.install(app)
     app.add_exception_handler(NewsqaError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
     for kind in (
         NotReadyError,
         UnauthorizedError,
@@ -296,6 +347,7 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key"],
         )
+    app.add_middleware(DocsPolicy)
     app.add_middleware(
         BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )

@@ -20,6 +20,7 @@ from bots.api.deps import Admin, Limited, Service, State, Writable
 from bots.api.disk import write_problem
 from bots.api.feeds import UrlIn, ingest_url_body, is_url_body
 from bots.api.jobs import Job
+from bots.api.messages import size
 from bots.api.metrics import CONTENT_TYPE
 from bots.api.schemas import (
     CONVERSATION_ID_PATTERN,
@@ -203,9 +204,12 @@ async def list_articles(
     service: Service,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Only articles whose title contains this.")
+    ] = None,
 ) -> ArticlePage:
-    """A page of articles, newest first."""
-    items, total = await run_in_threadpool(service.articles, offset, limit)
+    """A page of articles, newest first; `q` searches the titles."""
+    items, total = await run_in_threadpool(service.articles, offset, limit, q or None)
     return ArticlePage(
         total=total,
         offset=offset,
@@ -306,7 +310,7 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
             raise _invalid(("body", "file"), "upload one file in the form field 'file'", "missing")
         payload = await upload.read(limit + 1)
     if len(payload) > limit:
-        raise UploadTooLargeError(f"the uploaded file is larger than the limit of {limit} bytes")
+        raise UploadTooLargeError(f"uploads are limited to {size(limit)}")
     name = upload.filename or "upload"
     suffix = PurePath(name).suffix.lower()
     if suffix not in SUFFIXES:

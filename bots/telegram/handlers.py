@@ -37,7 +37,14 @@ from bots.settings import Settings
 from bots.telegram import render
 from bots.telegram.ratelimit import RateLimiter, Verdict
 from index.articles import pasted_article
-from index.errors import InvalidArticleError, NewsqaError
+from index.errors import (
+    ArticleNotFoundError,
+    IndexBusyError,
+    IndexCorruptError,
+    InvalidArticleError,
+    ModelMismatchError,
+    NewsqaError,
+)
 from index.store import IngestReport
 from qa.conversations import Owner
 from qa.models import AnswerSet
@@ -235,7 +242,7 @@ class NewsBot:
                 until=filters.get("until"),
             )
         except NewsqaError as exc:
-            return Reply([_sentence(str(exc))])
+            return Reply([_reason(exc)])
         return self._answers(answer_set)
 
     def _answers(self, answer_set: AnswerSet, first_number: int = 1) -> Reply:
@@ -276,7 +283,7 @@ class NewsBot:
         try:
             answer_set = self.service.more(cid, self.k, owner=OWNER)
         except NewsqaError as exc:
-            return Reply([_sentence(str(exc))])
+            return Reply([_reason(exc)])
         return self._answers(answer_set, first_number=last.shown + 1)
 
     # ---- context and focus --------------------------------------------------------------
@@ -348,7 +355,7 @@ class NewsBot:
             sentence = self.service.context(sentence_id)
             self.service.focus(cid, sentence.article_id, owner=OWNER)
         except NewsqaError as exc:
-            return Reply([_sentence(str(exc))])
+            return Reply([_reason(exc)])
         where = render.source_line(sentence.title, sentence.url, sentence.published)
         return Reply(
             [f"From now on I answer from {where} only. /article off to ask about all articles."]
@@ -490,6 +497,25 @@ class NewsBot:
                 await update.effective_chat.send_message(FAILED, parse_mode=ParseMode.HTML)
             except TelegramError:
                 logger.warning("could not tell chat about the failure", exc_info=True)
+
+
+GONE = "That article is no longer among mine. /article off to ask about all articles again."
+BUSY = "I am updating my articles right now. Please ask again in a minute."
+BROKEN = (
+    "I cannot read my articles right now; whoever runs me has to fix that. Please try again later."
+)
+
+
+def _reason(exc: NewsqaError) -> str:
+    """Why a request failed, in words for the reader of the chat (the log keeps the details)."""
+    if isinstance(exc, ArticleNotFoundError):
+        return GONE
+    if isinstance(exc, IndexBusyError):
+        return BUSY
+    if isinstance(exc, ModelMismatchError | IndexCorruptError):
+        logger.error("the index cannot be used: %s", exc)
+        return BROKEN
+    return _sentence(str(exc))
 
 
 def _sentence(message: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from html import escape
+from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from index.store import ArticleInfo, Sentence
@@ -15,6 +16,8 @@ from qa.models import Answer, AnswerSet
 MAX_MESSAGE = 4096
 MAX_TITLE = 200
 
+# Sources that are where an article was read from, not who published it.
+_FILE_SUFFIXES = frozenset({".txt", ".md", ".json", ".jsonl", ".html", ".htm"})
 _TOKEN = re.compile(r"<[^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|\w+);|[^<&]+|[<&]")
 _TAG_NAME = re.compile(r"</?([a-zA-Z-]+)")
 
@@ -41,6 +44,17 @@ def _safe_url(url: str | None) -> str | None:
     return url.strip()
 
 
+def source_name(source: str | None) -> str | None:
+    """A publisher's name as readers know it; a file name or path (what a file ingest records
+    when a record names no source) is no name and is left out."""
+    if not source or not source.strip():
+        return None
+    value = source.strip()
+    if "/" in value or "\\" in value or PurePosixPath(value).suffix.lower() in _FILE_SUFFIXES:
+        return None
+    return value
+
+
 def source_line(title: str, url: str | None, *extra: str | None) -> str:
     """An article's title (a link when it has a web address) followed by source and date."""
     shown = text(_one_line(title, MAX_TITLE))
@@ -56,17 +70,23 @@ def _other_source(name: str, url: str | None) -> str:
     return f'<a href="{escape(link, quote=True)}">{shown}</a>' if link else shown
 
 
-def _answer_block(number: int, answer: Answer) -> str:
-    where = source_line(answer.title, answer.url, answer.published)
-    block = f"<b>{number}.</b> {where}\n<blockquote>{text(_one_line(answer.sentence))}</blockquote>"
-    if answer.also_in:
-        others = ", ".join(_other_source(o.source or o.title, o.url) for o in answer.also_in)
-        block += f"\nalso in: {others}"
-    return block
+def _also_in(answer: Answer) -> str:
+    """The other outlets that carried the same story, as a line under its title."""
+    if not answer.also_in:
+        return ""
+    others = ", ".join(_other_source(o.source or o.title, o.url) for o in answer.also_in)
+    return f"\nalso in: {others}"
+
+
+def _quote(number: int, answer: Answer) -> str:
+    return f"<blockquote><b>{number}.</b> {text(_one_line(answer.sentence))}</blockquote>"
 
 
 def render_answers(answer_set: AnswerSet, *, first_number: int = 1) -> list[str]:
-    """An answer set as one or more messages; an abstention as a short explanation."""
+    """An answer set as one or more messages; an abstention as a short explanation.
+
+    Quotes from one article sit under one title line, keeping their rank numbers, so that a
+    reply with three quotes from one story does not repeat its title three times."""
     if not answer_set.answers:
         if answer_set.abstained:
             return [
@@ -74,11 +94,20 @@ def render_answers(answer_set: AnswerSet, *, first_number: int = 1) -> list[str]
                 "Try other words, or see /sources for what I know."
             ]
         return ["No more answers to that question. Ask another one."]
-    blocks = [
-        _answer_block(number, answer)
-        for number, answer in enumerate(answer_set.answers, start=first_number)
-    ]
-    return split_blocks(blocks)
+    groups: dict[str, list[tuple[int, Answer]]] = {}
+    for number, answer in enumerate(answer_set.answers, start=first_number):
+        groups.setdefault(answer.article_id, []).append((number, answer))
+    blocks: list[str] = []
+    separators: list[str] = []
+    for quotes in groups.values():
+        first = quotes[0][1]
+        head = source_line(first.title, first.url, source_name(first.source), first.published)
+        head += _also_in(first)
+        for i, (number, answer) in enumerate(quotes):
+            # each quote is a block of its own, so a long reply splits between quotes
+            blocks.append(f"{head}\n{_quote(number, answer)}" if i == 0 else _quote(number, answer))
+            separators.append("\n\n" if i == 0 else "\n")
+    return split_blocks(blocks, separators=separators)
 
 
 def render_context(sentence: Sentence) -> list[str]:
@@ -87,7 +116,9 @@ def render_context(sentence: Sentence) -> list[str]:
     parts.append(f"<b>{text(_one_line(sentence.text))}</b>")
     if sentence.after:
         parts.append(f"<i>{text(_one_line(sentence.after))}</i>")
-    head = source_line(sentence.title, sentence.url, sentence.source, sentence.published)
+    head = source_line(
+        sentence.title, sentence.url, source_name(sentence.source), sentence.published
+    )
     return split_blocks([head, "<blockquote>" + "\n".join(parts) + "</blockquote>"])
 
 
@@ -97,7 +128,8 @@ def render_sources(articles: Sequence[ArticleInfo], total: int) -> list[str]:
         return ["I know no articles yet."]
     lines = [f"<b>{total} articles</b>, the most recent:"]
     lines += [
-        "• " + source_line(info.title, info.url, info.source, info.published) for info in articles
+        "• " + source_line(info.title, info.url, source_name(info.source), info.published)
+        for info in articles
     ]
     return split_blocks(lines, separator="\n")
 
@@ -108,15 +140,22 @@ def utf16_len(value: str) -> int:
 
 
 def split_blocks(
-    blocks: Iterable[str], limit: int = MAX_MESSAGE, separator: str = "\n\n"
+    blocks: Iterable[str],
+    limit: int = MAX_MESSAGE,
+    separator: str = "\n\n",
+    *,
+    separators: Sequence[str] | None = None,
 ) -> list[str]:
-    """Pack whole blocks of HTML into messages under the limit; a too-long block is cut safely."""
+    """Pack whole blocks of HTML into messages under the limit; a too-long block is cut safely.
+
+    `separators`, when given, is what goes before each block (instead of `separator`)."""
     messages: list[str] = []
     current = ""
-    for block in blocks:
+    for index, block in enumerate(blocks):
+        gap = separators[index] if separators is not None else separator
         pieces = [block] if utf16_len(block) <= limit else split_html(block, limit)
         for piece in pieces:
-            joined = f"{current}{separator}{piece}" if current else piece
+            joined = f"{current}{gap}{piece}" if current else piece
             if utf16_len(joined) <= limit:
                 current = joined
             else:

@@ -8,6 +8,9 @@ const input = document.getElementById("question");
 const askButton = document.getElementById("ask");
 const focusBar = document.getElementById("focus");
 const focusTitle = document.getElementById("focus-title");
+const note = document.getElementById("composer-note");
+// The server refuses longer questions (422); saying so here keeps the text for editing.
+const MAX_QUESTION = Number(input.dataset.max) || 500;
 
 // Kept for this page only: a reload starts afresh, so the page never shows a stale focus.
 let conversationId = null;
@@ -75,6 +78,31 @@ function trimmed(text, limit, fromEnd) {
   return cut.slice(0, cut.lastIndexOf(" ")) + "…";
 }
 
+// Only web addresses become links: an article's url could be "javascript:…".
+function safeUrl(value) {
+  if (!value) return null;
+  try {
+    const url = new URL(value, window.location.href);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+// How an answer compares with the best one of its question: scores mean little alone, and
+// a weak third answer should not look like the first.
+function confidence(score, best) {
+  const ratio = best > 0 ? Math.max(0, Math.min(1, score / best)) : 1;
+  const label = ratio >= 0.999 ? "best match" : ratio >= 0.85 ? "strong match"
+    : ratio >= 0.65 ? "fair match" : "weak match";
+  const bar = el("span", { class: "bar" });
+  bar.style.width = `${Math.round(ratio * 100)}%`;
+  return el("span", {
+    class: `confidence ${label.split(" ")[0]}`,
+    title: `score ${score.toFixed(2)}, ${Math.round(ratio * 100)}% of the best answer`,
+  }, el("span", { class: "meter", "aria-hidden": "true" }, bar), label);
+}
+
 function formatDate(value) {
   if (!value) return null;
   const date = new Date(value);
@@ -125,7 +153,7 @@ async function expand(answer, box, button) {
   if (mark) box.scrollTop = Math.max(0, mark.offsetTop - box.offsetTop - 40);
 }
 
-function renderAnswer(answer) {
+function renderAnswer(answer, best) {
   const quote = el(
     "blockquote",
     { class: "quote" },
@@ -137,12 +165,14 @@ function renderAnswer(answer) {
       ? el("span", { class: "ctx" }, " " + trimmed(answer.context.after, 140, false))
       : null,
   );
-  const title = answer.url
-    ? el("a", { href: answer.url, target: "_blank", rel: "noopener noreferrer" }, answer.title)
+  const link = safeUrl(answer.url);
+  const title = link
+    ? el("a", { href: link, target: "_blank", rel: "noopener noreferrer" }, answer.title)
     : el("span", {}, answer.title);
-  const where = [answer.source, formatDate(answer.published)].filter(Boolean).join(" · ");
+  const where = [answer.source, formatDate(answer.published) || "undated"].filter(Boolean)
+    .join(" · ");
   const meta = el("div", { class: "meta" }, el("strong", {}, title),
-    where ? el("span", { class: "where" }, where) : null);
+    el("span", { class: "where" }, where), confidence(answer.score, best));
   const full = el("div", { class: "full", hidden: "" });
   const expandButton = el("button", { type: "button", class: "link", "aria-expanded": "false" },
     "Full article");
@@ -183,7 +213,12 @@ function renderAnswers(container, answerSet, { more = false } = {}) {
     container.append(el("p", { class: "muted" }, "No more answers to this question."));
     return;
   }
-  for (const answer of answerSet.answers) container.append(renderAnswer(answer));
+  // "More answers" are measured against the question's first answer, not their own best.
+  if (!container.dataset.best && answerSet.answers.length > 0) {
+    container.dataset.best = String(answerSet.answers[0].score);
+  }
+  const best = Number(container.dataset.best);
+  for (const answer of answerSet.answers) container.append(renderAnswer(answer, best));
   if (answerSet.conversation_id && answerSet.answers.length > 0) {
     const moreButton = el("button", { type: "button", class: "ghost more" }, "More answers");
     moreButton.addEventListener("click", () => moreAnswers(container, moreButton));
@@ -264,8 +299,27 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   const question = input.value.trim();
   if (!question || askButton.disabled) return;
+  if (question.length > MAX_QUESTION) {
+    showNote(`Your question is ${question.length} characters long; the limit is ${MAX_QUESTION}. `
+      + "Please shorten it.");
+    return;
+  }
+  showNote(null);
   input.value = "";
   ask(question);
+});
+
+function showNote(text) {
+  note.hidden = !text;
+  note.textContent = text || "";
+}
+
+input.addEventListener("input", () => {
+  if (input.value.length > MAX_QUESTION) {
+    showNote(`${input.value.length} of ${MAX_QUESTION} characters: too long to ask.`);
+  } else if (!note.hidden) {
+    showNote(null);
+  }
 });
 
 document.getElementById("focus-clear").addEventListener("click", () => setFocus(null, null));
@@ -284,13 +338,30 @@ for (const button of document.querySelectorAll("button.example")) {
   button.addEventListener("click", () => ask(button.textContent));
 }
 
-api("GET", "/stats", undefined, () => {
-  document.getElementById("stats").textContent = "Loading the model…";
-})
-  .then((stats) => {
-    document.getElementById("stats").textContent =
-      `Quotes from ${stats.articles} articles`;
+function showEmptyIndex() {
+  const welcome = log.querySelector(".welcome");
+  if (!welcome) return;
+  welcome.replaceChildren(
+    el("p", {}, "There are no articles to ask about yet."),
+    el("p", { class: "muted" }, "Add some on the server with ",
+      el("code", {}, "newsqa ingest PATH"),
+      " (.txt, .md or .jsonl files, or folders of them), or open ",
+      el("strong", {}, "Articles"), " and add one with the admin key."),
+  );
+}
+
+function refreshStats() {
+  return api("GET", "/stats", undefined, () => {
+    document.getElementById("stats").textContent = "Loading the model…";
   })
-  .catch(() => null);
+    .then((stats) => {
+      document.getElementById("stats").textContent =
+        `Quotes from ${stats.articles} article${stats.articles === 1 ? "" : "s"}`;
+      if (stats.articles === 0) showEmptyIndex();
+    })
+    .catch(() => null);
+}
+
+refreshStats();
 
 input.focus();
