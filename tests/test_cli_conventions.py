@@ -257,8 +257,14 @@ def test_chat_has_line_editing_and_a_history(samples_index_dir: Path, tmp_path: 
         mark = len(seen)
         os.write(fd, b"\x1b[A\r")  # up arrow, enter: the same question again
         until(b"320 drones", since=mark, timeout=60)
+        # Ctrl-D only once the next prompt is up: sent earlier, the terminal may swallow it
+        until(b"? ", since=seen.index(b"320 drones", mark), timeout=60)
         os.write(fd, b"\x04")
-        _, status = os.waitpid(pid, 0)
+        deadline = time.monotonic() + 60
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+            assert time.monotonic() < deadline, "chat did not end on Ctrl-D"
+            time.sleep(0.2)
+        status = done[1]
     finally:
         os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 0

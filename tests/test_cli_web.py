@@ -79,13 +79,13 @@ def test_ask_filters_by_source_and_date(
     monkeypatch.setenv("NEWSQA_DATA_DIR", str(data_dir))
     question = ["ask", "who condemned the airstrike?", "--json", "--k", "5"]
     everything = json.loads(runner.invoke(app, question).stdout)
-    assert {a["source"] for a in everything["answers"]} != {"budapest-summit.txt"}
-    only = runner.invoke(app, [*question, "--source", "budapest-summit.txt", "--closest"])
+    assert {a["source"] for a in everything["answers"]} != {"AFP"}
+    only = runner.invoke(app, [*question, "--source", "AFP", "--closest"])
     assert only.exit_code == 0, only.output
     answers = json.loads(only.stdout)["answers"]
-    assert answers and {a["source"] for a in answers} == {"budapest-summit.txt"}
-    # the samples carry no dates: a date range leaves nothing to search
-    dated = json.loads(runner.invoke(app, [*question, "--since", "2025-01-01"]).stdout)
+    assert answers and {a["source"] for a in answers} == {"AFP"}
+    # only the AFP sample is dated (2025-10-16): a range after it leaves nothing to search
+    dated = json.loads(runner.invoke(app, [*question, "--since", "2026-01-01"]).stdout)
     assert (dated["abstained"], dated["answers"]) == (True, [])
     bad = runner.invoke(app, [*question, "--until", "soon"])
     assert bad.exit_code == 1

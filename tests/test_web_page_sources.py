@@ -53,7 +53,7 @@ def test_an_answer_links_to_its_original_and_lists_the_other_outlets(
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(base_url + "/")
-            page.wait_for_selector("#stats:has-text('articles')")
+            page.wait_for_selector("#stats:has-text('article')")
             body = _ask(page, "where will Trump and Putin meet?")
             answer = page.locator(".answer").first
             answer.wait_for()

@@ -84,7 +84,8 @@ _STATUS: list[tuple[type[Exception], int]] = [
 async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 shape, each `msg` a sentence ("the question is empty")."""
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": readable(exc.errors())}, status_code=422)
+    # SafeJSONResponse: an item may still carry a lone surrogate the client sent
+    return edge.SafeJSONResponse({"detail": readable(exc.errors())}, status_code=422)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:

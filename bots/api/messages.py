@@ -71,6 +71,11 @@ def sentence(error: dict[str, Any]) -> str:
         return f"{field} must be true or false"
     if kind == "string_type":
         return f"{field} must be text"
+    if kind == "string_unicode":
+        return (
+            f"{field} contains a character that is not text (a lone UTF-16 surrogate such as"
+            " \\ud800); send plain UTF-8 text"
+        )
     if kind == "extra_forbidden":
         return f"{field} is not something this request takes"
     if kind in ("model_attributes_type", "dict_type", "model_type"):
