@@ -590,15 +590,20 @@ def bench(
         typer.Option(
             "--scale",
             min=1,
+            metavar="N",
             help="Instead: build (once, cached in the data directory) an index of N sentences, "
             "real then synthetic, and measure writes, questions, recall, memory and disk.",
         ),
     ] = None,
     real: Annotated[
-        int, typer.Option("--real", min=1, help="With --scale: sentences embedded for real.")
+        int,
+        typer.Option(
+            "--real", min=1, metavar="N", help="With --scale: sentences embedded for real."
+        ),
     ] = 2000,
     train: Annotated[
-        Path, typer.Option("--train", help="With --scale: the training sets' folder.")
+        Path,
+        typer.Option("--train", metavar="DIR", help="With --scale: the training sets' folder."),
     ] = Path("../shared/train"),
 ) -> None:
     """Measure ingest throughput, question latency and peak memory on the articles in PATH...
