@@ -109,7 +109,7 @@ def test_ingest_on_a_full_disk_says_so_in_one_line(
     data_dir = tiny_disk / "data"
     monkeypatch.setenv("NEWSQA_DATA_DIR", str(data_dir))
     get_settings.cache_clear()
-    first = runner.invoke(app, ["ingest", str(SAMPLES / "budapest-summit.txt")])
+    first = runner.invoke(app, ["ingest", str(SAMPLES / "budapest-summit.jsonl")])
     assert first.exit_code == 0, first.output
     _fill(tiny_disk, 16 * 1024)
     full = runner.invoke(app, ["ingest", str(SAMPLES / "cnn-stories.jsonl")])
@@ -128,7 +128,7 @@ def test_rebuild_switches_to_another_local_model_and_back(
     monkeypatch.setenv("NEWSQA_DATA_DIR", str(tmp_path / "data"))
     other = tmp_path / "other-minilm"
     shutil.copytree(default_model_path(), other)
-    assert runner.invoke(app, ["ingest", str(SAMPLES / "budapest-summit.txt")]).exit_code == 0
+    assert runner.invoke(app, ["ingest", str(SAMPLES / "budapest-summit.jsonl")]).exit_code == 0
 
     def use(model: Path | None) -> None:
         if model is None:
