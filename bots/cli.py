@@ -93,7 +93,6 @@ def _service(
     *,
     model: bool = True,
     announce: bool = False,
-    rebuilding: bool = False,
 ) -> QAService:
     from bots.wiring import build_service, load_encoder
 
@@ -104,7 +103,7 @@ def _service(
         typer.echo("loading the model…", err=True)
     with _errors():
         encoder = load_encoder(settings) if model else None
-        return build_service(settings, encoder, rebuilding=rebuilding)
+        return build_service(settings, encoder)
 
 
 @contextmanager
@@ -238,12 +237,20 @@ def remove(article_id: Annotated[str, _argument("ID")]) -> None:
 @app.command()
 def rebuild() -> None:
     """Re-split and re-embed every article into a fresh index, swapped in when complete."""
-    service = _service(
-        announce=True, rebuilding=True
-    )  # also from an index of another model or backend
+    service = _service(announce=True)  # also from an index of another model or backend
     with _errors(), _progress_bar() as progress:
         stats = service.rebuild(progress)
     typer.echo(f"rebuilt: {stats.articles} articles, {stats.sentences} sentences ({stats.model})")
+
+
+@app.command()
+def compact() -> None:
+    """Merge the vector segments into one, dropping removed sentences' vectors."""
+    service = _service(model=False)
+    with _errors():
+        merged = service.compact()
+    figures = service.stats()
+    typer.echo(f"compacted: {merged} segments merged; {figures.vectors} vectors")
 
 
 @app.command()
@@ -576,18 +583,43 @@ def evaluate(
 @app.command()
 def bench(
     paths: Annotated[
-        list[Path],
-        _argument("PATH"),
-    ],
+        list[Path] | None,
+        typer.Argument(metavar="PATH", hidden=True, show_default=False),
+    ] = None,
     questions: Annotated[
         int, typer.Option("--questions", metavar="N", help="How many questions to time.")
     ] = 300,
+    scale: Annotated[
+        int | None,
+        typer.Option(
+            "--scale",
+            min=1,
+            metavar="N",
+            help="Instead: build (once, cached in the data directory) an index of N sentences, "
+            "real then synthetic, and measure writes, questions, recall, memory and disk.",
+        ),
+    ] = None,
+    real: Annotated[
+        int,
+        typer.Option(
+            "--real", min=1, metavar="N", help="With --scale: sentences embedded for real."
+        ),
+    ] = 2000,
+    train: Annotated[
+        Path,
+        typer.Option("--train", metavar="DIR", help="With --scale: the training sets' folder."),
+    ] = Path("../shared/train"),
 ) -> None:
     """Measure ingest throughput, question latency and peak memory on the articles in PATH...
     (files, folders, evaluation sets)."""
     from bots.wiring import build_service, load_encoder
     from qa.bench import run_bench
 
+    if scale is not None:
+        _bench_scale(scale, real, train, questions)
+        return
+    if not paths:
+        raise _fail("give the articles to measure on, or --scale N", EXIT_USAGE)
     _must_exist(paths)
     settings = get_settings()
     logging.getLogger("newsqa.index").setLevel(logging.WARNING)
@@ -602,6 +634,65 @@ def bench(
         raise _fail(f"nothing to measure: no articles in {', '.join(map(str, paths))}")
     for line in result.lines():
         typer.echo(line)
+
+
+def _bench_scale(n: int, real: int, train: Path, questions: int) -> None:
+    """Each phase in its own process, so that each peak memory figure is that phase's alone."""
+    import subprocess
+
+    from qa import scale as scaled
+
+    if not train.is_dir():
+        raise _fail(f"no such folder: {train} (the training sets, see --train)", EXIT_USAGE)
+    figures = {}
+    for phase in ("build", "serve", "write"):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bots.cli",
+                "bench-phase",
+                phase,
+                str(n),
+                str(real),
+                str(train),
+                str(questions),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise _fail(f"bench {phase} failed: {done.stderr.strip().splitlines()[-1:]}")
+        figures[phase] = json.loads(done.stdout.strip().splitlines()[-1])
+    for line in scaled.lines(figures["build"], figures["serve"], figures["write"]):
+        typer.echo(line)
+
+
+@app.command(name="bench-phase", hidden=True)
+def bench_phase(phase: str, n: int, real: int, train: Path, questions: int) -> None:
+    """One phase of `bench --scale`, run by it in a fresh process; prints JSON."""
+    from bots.wiring import build_service, load_encoder
+    from qa import scale as scaled
+
+    settings = get_settings()
+    encoder = load_encoder(settings)
+    logging.getLogger("newsqa.index").setLevel(logging.WARNING)
+
+    def service(folder: Path) -> QAService:
+        return build_service(settings, encoder, data_dir=folder)
+
+    result: dict[str, Any]
+    if phase == "build":
+        result = scaled.build(
+            settings.data_dir, n, lambda folder: service(folder).index, train, real
+        )
+        result.pop("questions")
+    elif phase == "serve":
+        result = scaled.serve(settings.data_dir, n, service, count=questions)
+    else:
+        result = scaled.write(settings.data_dir, n, service)
+    typer.echo(json.dumps(result))
 
 
 @app.command()

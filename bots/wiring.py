@@ -27,13 +27,9 @@ def build_service(
     settings: Settings,
     encoder: Encoder | None = None,
     data_dir: Path | None = None,
-    *,
-    rebuilding: bool = False,
 ) -> QAService:
-    """A service over the configured data directory (or another one, for eval and bench).
-    rebuilding: the index may have been built with another model or backend; rebuild replaces
-    it."""
-    index = NewsIndex(data_dir or settings.data_dir, encoder, check_model=not rebuilding)
+    """A service over the configured data directory (or another one, for eval and bench)."""
+    index = NewsIndex(data_dir or settings.data_dir, encoder)
     return QAService(
         index,
         conversation_idle_seconds=settings.conversation_idle_seconds,

@@ -25,3 +25,7 @@ class InvalidArticleError(NewsqaError):
 
 class IndexBusyError(NewsqaError):
     """Another process or thread is writing to the index."""
+
+
+class IndexWriteError(NewsqaError):
+    """A write could not be completed (a full disk); the index is left as it was."""

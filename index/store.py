@@ -1,84 +1,65 @@
-"""The index: articles and sentences in SQLite, their vectors in FAISS, kept consistent.
+"""The index facade: one data directory holding the catalog (SQLite) and vector segments.
 
-Every write builds a new FAISS file for a new generation, then commits the database rows and the
-generation number in one SQLite transaction. A process killed at any point leaves the database
-pointing at a complete previous generation, so the index always loads and agrees with its rows.
+Every write puts its new vectors in a new segment file first, then commits the catalog rows, the
+list of live segments and the deletions in one SQLite transaction. A process killed at any point
+leaves the catalog pointing at complete segments that agree with its rows; files of a write that
+never committed are removed by the next writer. Readers keep the snapshot they loaded until a
+newer generation is committed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import logging
-import re
+import math
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import faiss
 import numpy as np
 
-from index import vectors
+from index import catalog, lexical, pipeline, segments, vectors
 from index.articles import Article
-from index.clauses import clauses
-from index.dates import iso, parse_published
+from index.catalog import DB_NAME, SCHEMA_VERSION, ArticleInfo, Sentence
 from index.embedding import Encoder, Vectors
-from index.errors import ArticleNotFoundError, IndexBusyError, ModelMismatchError
-from index.splitter import Span, split_sentences, trailing_chrome
-from index.stopwords import STOP_WORDS
-from index.vectors import ContextWeights, FaissIndex
+from index.errors import (
+    ArticleNotFoundError,
+    IndexBusyError,
+    IndexCorruptError,
+    IndexWriteError,
+    ModelMismatchError,
+)
+from index.pipeline import Embedded, Progress, no_progress
+from index.reader import IndexReader
+from index.segments import Segment, Snapshot
+from index.splitter import Span
+from index.vectors import ContextWeights
+
+__all__ = [
+    "DB_NAME",
+    "SCHEMA_VERSION",
+    "ArticleInfo",
+    "IngestReport",
+    "NewsIndex",
+    "Progress",
+    "Sentence",
+    "Stats",
+]
 
 log = logging.getLogger("newsqa.index")
-SCHEMA_VERSION = 1
-DB_NAME = "newsqa.sqlite3"
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-
-Progress = Callable[[str, int, int], None]
-
-
-def _no_progress(stage: str, done: int, total: int) -> None:
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Sentence:
-    """A stored sentence with its article's metadata and neighbouring sentences."""
-
-    id: int
-    article_id: str
-    position: int
-    start: int
-    end: int
-    text: str
-    title: str
-    source: str | None
-    url: str | None
-    published: str | None
-    before: str | None
-    after: str | None
-    before_id: int | None
-    after_id: int | None
-    article_sentences: int
-    published_at: str | None = None  # `published` as ISO 8601 UTC, None when it is not a date
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleInfo:
-    """An article's metadata and sentence count."""
-
-    id: str
-    title: str
-    source: str | None
-    url: str | None
-    published: str | None
-    ingested_at: float
-    sentences: int
-    published_at: str | None = None  # `published` as ISO 8601 UTC, None when it is not a date
+# Small segments are merged once this many of about the same size (same power of ten) pile up,
+# so each vector is rewritten a few times over its life, not at every write.
+MERGE_FAN_IN = 8
+DIR_MODE = 0o700
+TERM_COUNTS_KEPT = 100_000
 
 
 @dataclass(slots=True)
@@ -104,49 +85,24 @@ class Stats:
     data_dir: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Embedded:
-    raw: Vectors
-    context: Vectors
-    titles: dict[str, bytes]
-    clauses: list[bytes | None]  # per sentence: its clauses' vectors, None for a single clause
-
-
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
+@dataclass(slots=True)
+class _TermCounts:
     generation: int
-    index: FaissIndex  # context vectors, searched
-    raw: FaissIndex  # sentence vectors alone, for the ranker's features
+    counts: dict[str, int] = field(default_factory=dict)
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS articles (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    text TEXT NOT NULL,
-    source TEXT,
-    url TEXT,
-    published TEXT,
-    published_at REAL,
-    text_hash TEXT NOT NULL,
-    ingested_at REAL NOT NULL,
-    title_vector BLOB
-);
-CREATE TABLE IF NOT EXISTS sentences (
-    id INTEGER PRIMARY KEY,
-    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    start INTEGER NOT NULL,
-    end INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    clause_vectors BLOB
-);
-CREATE INDEX IF NOT EXISTS sentences_by_article ON sentences(article_id, position);
-CREATE VIRTUAL TABLE IF NOT EXISTS sentences_fts USING fts5(
-    text, tokenize = 'porter unicode61 remove_diacritics 2'
-);
-"""
+@dataclass(frozen=True, slots=True)
+class _NewSegment:
+    id: int
+    count: int
+    ann: bool
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return "no space left" in text or "disk is full" in text
 
 
 class NewsIndex:
@@ -157,23 +113,23 @@ class NewsIndex:
         data_dir: Path,
         encoder: Encoder | None = None,
         context: ContextWeights | None = None,
-        *,
-        check_model: bool = True,
     ) -> None:
-        """check_model=False opens an index built with another model: only to rebuild it."""
+        """Opening never checks the model: writes and searches do, and rebuild replaces it."""
         self.data_dir = Path(data_dir)
         self.context = context or ContextWeights()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.data_dir.is_dir():
+            self.data_dir.mkdir(mode=DIR_MODE, parents=True)
+            self.data_dir.chmod(DIR_MODE)  # mkdir's mode is filtered by the umask
         self.db_path = self.data_dir / DB_NAME
-        self._vector_dir = self.data_dir / "vectors"
+        self._segment_dir = self.data_dir / segments.FOLDER
         self._encoder = encoder
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._load_lock = threading.Lock()
-        self._snapshot: _Snapshot | None = None
-        self._stop_words = STOP_WORDS
+        self._snapshot: Snapshot | None = None
+        self._term_counts = _TermCounts(-1)
         conn = self.connection
-        conn.executescript(_SCHEMA)
+        catalog.create(conn)
         columns = {row["name"] for row in conn.execute("PRAGMA table_info(sentences)")}
         if "clause_vectors" not in columns:
             # An index from before clause vectors: its sentences rank on their whole-sentence
@@ -185,12 +141,11 @@ class NewsIndex:
                     "answers",
                     self.data_dir,
                 )
-        _add_published_at(conn)
+        catalog.add_published_at(conn)
         conn.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
-        if check_model:
-            self._check_model()
+        self._tidy()
 
     # ---- connections and metadata -------------------------------------------------------
 
@@ -199,37 +154,24 @@ class NewsIndex:
         """This thread's connection to the index database (autocommit; BEGIN for transactions)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
+            conn = catalog.connect(self.db_path)
             self._local.conn = conn
         return conn
-
-    def _meta(self, conn: sqlite3.Connection, key: str) -> str | None:
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def _manifest(self, conn: sqlite3.Connection) -> dict[str, Any] | None:
-        raw = self._meta(conn, "manifest")
-        return None if raw is None else dict(json.loads(raw))
-
-    def _generation(self, conn: sqlite3.Connection) -> int:
-        raw = self._meta(conn, "generation")
-        return 0 if raw is None else int(raw)
 
     @property
     def model_id(self) -> str | None:
         """The model that built the vectors, if any were built."""
-        manifest = self._manifest(self.connection)
+        manifest = catalog.manifest(self.connection)
         return None if manifest is None else str(manifest["model"])
 
-    def _check_model(self, *, growing: bool = False) -> None:
-        if self._encoder is None:
+    def manifest(self) -> dict[str, Any] | None:
+        """Model, dimension, backend, schema version and context weights of the vectors."""
+        return catalog.manifest(self.connection)
+
+    def _check_model(self, manifest: dict[str, Any] | None, *, growing: bool = False) -> None:
+        if self._encoder is None or manifest is None:
             return
-        manifest = self._manifest(self.connection)
-        if manifest is None or (growing and int(manifest.get("count", 0)) == 0):
+        if growing and int(manifest.get("count", 0)) == 0:
             return
         context = manifest.get("context")
         if context != self._context_manifest():
@@ -257,44 +199,58 @@ class NewsIndex:
 
     # ---- the current vectors ------------------------------------------------------------
 
-    def _current(self) -> _Snapshot:
-        """The vectors of the committed generation, reloaded when another writer moved it."""
-        generation = self._generation(self.connection)
+    def _current(self) -> Snapshot:
+        """The segments of the committed generation, reloaded when a writer moved it."""
+        generation = catalog.generation(self.connection)
         snapshot = self._snapshot
         if snapshot is not None and snapshot.generation == generation:
             return snapshot
         with self._load_lock:
-            for _ in range(20):
-                generation = self._generation(self.connection)
-                snapshot = self._snapshot
-                if snapshot is not None and snapshot.generation == generation:
-                    return snapshot
-                if generation == 0:
-                    dim = self._encoder.dim if self._encoder else 1
-                    manifest = self._manifest(self.connection)
-                    if manifest is not None:
-                        dim = int(manifest["dim"])
-                    self._snapshot = _Snapshot(0, vectors.empty(dim), vectors.empty(dim))
-                    return self._snapshot
+            for attempt in range(20):
                 try:
-                    self._snapshot = self._read(generation)
-                    return self._snapshot
-                except Exception:
-                    # A writer may have just replaced this generation; read the pointer again.
+                    return self._load_snapshot()
+                except IndexCorruptError:
+                    # A compaction may have just replaced a segment of the list read; read again.
+                    if attempt == 19:
+                        raise
                     time.sleep(0.05)
-            self._snapshot = self._read(generation)
-            return self._snapshot
+        raise AssertionError("unreachable")
 
-    def _read(self, generation: int) -> _Snapshot:
-        return _Snapshot(
-            generation,
-            vectors.read(self._vector_dir, generation),
-            vectors.read(self._vector_dir, generation, "raw"),
+    def _load_snapshot(self, *, check: bool = True) -> Snapshot:
+        conn = self.connection
+        conn.execute("BEGIN")
+        try:
+            generation = catalog.generation(conn)
+            manifest = catalog.manifest(conn)
+            rows = conn.execute("SELECT id, ann FROM segments ORDER BY id").fetchall()
+            dead = np.fromiter(
+                (row[0] for row in conn.execute("SELECT sentence_id FROM tombstones")),
+                dtype=np.int64,
+            )
+        finally:
+            conn.execute("COMMIT")
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.generation == generation:
+            return snapshot
+        if check:
+            self._check_model(manifest)
+        dim = int(manifest["dim"]) if manifest else (self._encoder.dim if self._encoder else 1)
+        cached = {s.id: s for s in snapshot.segments} if snapshot is not None else {}
+        opened = tuple(
+            cached.get(int(row[0])) or Segment.open(self._segment_dir, int(row[0]), bool(row[1]))
+            for row in rows
         )
+        loaded = Snapshot(generation, dim, opened, np.sort(dead))
+        if check:  # only a snapshot checked against the model may answer questions
+            self._snapshot = loaded
+        return loaded
+
+    def snapshot(self) -> Snapshot:
+        """The committed segments as this process sees them (for measuring search)."""
+        return self._current()
 
     def load(self) -> None:
-        """Load the vectors now rather than at the first question."""
-        self._check_model()
+        """Check the model and map the vectors now rather than at the first question."""
         self._current()
 
     # ---- writing ------------------------------------------------------------------------
@@ -305,80 +261,117 @@ class NewsIndex:
         if not self._write_lock.acquire(blocking=wait):
             raise IndexBusyError("another write to the index is in progress")
         try:
-            with open(self.data_dir / ".write.lock", "a+") as lock_file:
+            fd = os.open(self.data_dir / ".write.lock", os.O_CREAT | os.O_RDWR, catalog.FILE_MODE)
+            with open(fd, "a+") as lock_file:
                 flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
                 try:
                     fcntl.flock(lock_file, flags)
                 except BlockingIOError as exc:
                     raise IndexBusyError("another process is writing to the index") from exc
                 try:
+                    self._remove_orphans()
                     yield
+                except (OSError, RuntimeError, sqlite3.OperationalError) as exc:
+                    if _disk_full(exc):
+                        raise IndexWriteError(
+                            f"no space left on the device holding {self.data_dir}: "
+                            "nothing was written, the index is unchanged"
+                        ) from exc
+                    raise
                 finally:
                     fcntl.flock(lock_file, fcntl.LOCK_UN)
         finally:
             self._write_lock.release()
 
-    def _split(self, article: Article) -> list[Span]:
-        spans = split_sentences(article.text)
-        chrome = trailing_chrome(article.text, spans)
-        return [span for i, span in enumerate(spans) if i not in chrome]
+    def _tidy(self) -> None:
+        """At open: convert an index of the previous layout and remove files a killed write left,
+        unless another process is writing right now (then that writer tidies)."""
+        with contextlib.suppress(IndexBusyError), self._writing(wait=False):
+            self._migrate_generation_files()
+
+    def _remove_orphans(self) -> None:
+        live = {int(row[0]) for row in self.connection.execute("SELECT id FROM segments")}
+        for path in segments.remove_orphans(self._segment_dir, live):
+            log.info("removed %s, left by a write that did not complete", path.name)
+
+    def _next_segment(self, conn: sqlite3.Connection) -> int:
+        raw = catalog.meta(conn, "next_segment_id")
+        return 1 if raw is None else int(raw)
+
+    def _write_segment(
+        self, segment_id: int, ids: list[int], raw: Any, context: Any
+    ) -> _NewSegment:
+        order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
+        sorted_ids = np.asarray(ids, dtype=np.int64)[order]
+        ann = len(ids) >= segments.ANN_MIN
+        segments.write(
+            self._segment_dir, segment_id, sorted_ids, raw[order], context[order], ann=ann
+        )
+        return _NewSegment(segment_id, len(ids), ann)
 
     def _commit(
         self,
-        index: FaissIndex,
-        raw: FaissIndex,
-        generation: int,
-        apply: Callable[[sqlite3.Connection], None],
+        apply: Any,
+        new: Sequence[_NewSegment],
+        drop: Collection[int],
         model: str | None,
         dim: int,
     ) -> None:
-        log.info("writing vectors of generation %d (%d vectors)", generation, index.ntotal)
-        vectors.write(index, self._vector_dir, generation)
-        vectors.write(raw, self._vector_dir, generation, "raw")
-        log.info("committing generation %d", generation)
+        """Commit rows, segment list and deletions at once; on failure remove the new files."""
         conn = self.connection
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            apply(conn)
-            manifest = {
-                "model": model,
-                "dim": dim,
-                "count": int(index.ntotal),
-                "schema_version": SCHEMA_VERSION,
-                "metric": "inner_product",
-                "context": self._context_manifest(),
-            }
-            conn.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('manifest', ?)", (json.dumps(manifest),)
-            )
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
-            conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                apply(conn)
+                for segment_id in drop:
+                    conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
+                conn.executemany(
+                    "INSERT INTO segments (id, count, ann, created) VALUES (?, ?, ?, ?)",
+                    [(s.id, s.count, int(s.ann), time.time()) for s in new],
+                )
+                stored = conn.execute("SELECT COALESCE(SUM(count), 0) FROM segments").fetchone()
+                dead = conn.execute("SELECT COUNT(*) FROM tombstones").fetchone()
+                manifest = {
+                    "model": model,
+                    "dim": dim,
+                    "backend": getattr(self._encoder, "backend", None),
+                    "count": int(stored[0]) - int(dead[0]),
+                    "schema_version": SCHEMA_VERSION,
+                    "metric": "inner_product",
+                    "context": self._context_manifest(),
+                }
+                catalog.set_meta(conn, "manifest", json.dumps(manifest))
+                generation = catalog.generation(conn) + 1
+                catalog.set_meta(conn, "generation", str(generation))
+                if new:
+                    catalog.set_meta(conn, "next_segment_id", str(max(s.id for s in new) + 1))
+                segments.crash_point("before-commit")
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
         except BaseException:
-            conn.execute("ROLLBACK")
+            segments.delete(self._segment_dir, [s.id for s in new])
             raise
-        self._snapshot = _Snapshot(generation, index, raw)
-        vectors.remove_stale(self._vector_dir, keep=generation)
+        segments.crash_point("after-commit")
+        # Readers that mapped these keep their maps; new readers never see them.
+        segments.delete(self._segment_dir, drop)
         log.info("generation %d is live", generation)
 
-    def _next_ids(self, conn: sqlite3.Connection, count: int) -> list[int]:
-        raw = self._meta(conn, "next_sentence_id")
-        first = 1 if raw is None else int(raw)
-        return list(range(first, first + count))
-
-    def ingest(
-        self, articles: Sequence[Article], progress: Progress = _no_progress
-    ) -> IngestReport:
+    def ingest(self, articles: Sequence[Article], progress: Progress = no_progress) -> IngestReport:
         """Add new articles, replace changed ones, leave unchanged ones alone."""
         report = IngestReport()
         latest: dict[str, Article] = {}
         for article in articles:
             latest[article.id] = article
         with self._writing():
-            self._check_model(growing=True)
             conn = self.connection
+            manifest = catalog.manifest(conn)
+            self._check_model(manifest, growing=True)
             existing = {
                 row["id"]: row
-                for row in _rows_in(
+                for row in catalog.rows_in(
                     conn,
                     "SELECT id, text_hash, source, url, published FROM articles WHERE id IN ({})",
                     list(latest),
@@ -406,44 +399,48 @@ class NewsIndex:
             if not to_embed and not metadata_only:
                 return report
 
-            spans_of = {article.id: self._split(article) for article in to_embed}
+            spans_of = {article.id: pipeline.split(article) for article in to_embed}
             split = [(article, [s.text for s in spans_of[article.id]]) for article in to_embed]
             log.info(
                 "embedding %d sentences of %d articles",
                 sum(len(t) for _, t in split),
                 len(split),
             )
-            embedded = self._vectors_for(split, progress)
+            embedded = pipeline.vectors_for(self.encoder, self.context, split, progress)
             report.sentences = len(embedded.raw)
-            ids = self._next_ids(conn, len(embedded.raw))
-
+            ids = catalog.next_ids(conn, len(embedded.raw))
+            replaced = set(report.replaced)
             old_ids = [
                 int(row[0])
-                for row in _rows_in(
+                for row in catalog.rows_in(
                     conn,
                     "SELECT id FROM sentences WHERE article_id IN ({})",
-                    [a.id for a in report_replaced(to_embed, report)],
+                    [a.id for a in to_embed if a.id in replaced],
                 )
             ]
-            current = self._current()
-            dim = self.encoder.dim
-            index, raw = vectors.empty(dim), vectors.empty(dim)
-            if current.index.ntotal and current.index.d == dim:
-                index, raw = faiss.clone_index(current.index), faiss.clone_index(current.raw)
-            if old_ids:
-                index.remove_ids(vectors.ids_array(old_ids))
-                raw.remove_ids(vectors.ids_array(old_ids))
+            model, dim = self.encoder.model_id, self.encoder.dim
+            # The first write with another model (allowed only once nothing is left) starts over.
+            drop: list[int] = []
+            if manifest is not None and manifest.get("model") != model:
+                drop = [int(row[0]) for row in conn.execute("SELECT id FROM segments")]
+            new = []
             if ids:
-                index.add_with_ids(embedded.context, vectors.ids_array(ids))
-                raw.add_with_ids(embedded.raw, vectors.ids_array(ids))
+                new.append(
+                    self._write_segment(
+                        self._next_segment(conn), ids, embedded.raw, embedded.context
+                    )
+                )
+            segments.crash_point("ingest-written")
 
             def apply(conn: sqlite3.Connection) -> None:
-                _delete_sentences(conn, old_ids)
+                if drop:
+                    conn.execute("DELETE FROM tombstones")
+                catalog.delete_sentences(conn, old_ids)
                 now = time.time()
                 cursor = 0
                 for article, _ in split:
                     spans = spans_of[article.id]
-                    _upsert_article(conn, article, now, embedded.titles[article.id])
+                    catalog.upsert_article(conn, article, now, embedded.titles[article.id])
                     rows = []
                     for position, span in enumerate(spans):
                         rows.append(
@@ -458,7 +455,7 @@ class NewsIndex:
                             )
                         )
                         cursor += 1
-                    _insert_sentences(conn, rows)
+                    catalog.insert_sentences(conn, rows)
                 for article in metadata_only:
                     conn.execute(
                         "UPDATE articles SET source = ?, url = ?, published = ?, published_at = ?"
@@ -472,105 +469,89 @@ class NewsIndex:
                         ),
                     )
                 if ids:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO meta VALUES ('next_sentence_id', ?)",
-                        (str(ids[-1] + 1),),
-                    )
+                    catalog.set_meta(conn, "next_sentence_id", str(ids[-1] + 1))
 
-            self._commit(index, raw, current.generation + 1, apply, self.encoder.model_id, dim)
+            self._commit(apply, new, drop, model, dim)
+            self._merge_small()
         return report
 
-    def _vectors_for(
-        self, articles: Sequence[tuple[Article, list[str]]], progress: Progress
-    ) -> _Embedded:
-        """Sentence, clause, context and title vectors of whole articles (sentences in reading
-        order)."""
-        texts = [text for _, sentences in articles for text in sentences]
-        spans = [clauses(text) for text in texts]
-        raw, clause_vectors = self._embed(texts, spans, progress)
-        title_vectors = self.encoder.encode([article.title for article, _ in articles])
-        # half precision: a clause vector only ever feeds a cosine, and it halves their size
-        clause_blobs = [
-            None if v is None else v.astype(np.float16).tobytes() for v in clause_vectors
-        ]
-        context = np.empty_like(raw)
-        first = 0
-        for (_, sentences), title in zip(articles, title_vectors, strict=True):
-            last = first + len(sentences)
-            context[first:last] = self.context.apply(raw[first:last], title)
-            first = last
-        return _Embedded(
-            raw=raw,
-            context=context,
-            titles={
-                article.id: title.astype(np.float32).tobytes()
-                for (article, _), title in zip(articles, title_vectors, strict=True)
-            },
-            clauses=clause_blobs,
-        )
-
-    def _embed(
-        self, texts: list[str], spans: list[list[tuple[int, int]]], progress: Progress
-    ) -> tuple[Vectors, list[Vectors | None]]:
-        """Vectors of texts and of their clauses' spans (one pass), in their order. They are
-        encoded shortest first, so that each batch pads little."""
-        batch = 256
-        out = np.zeros((len(texts), self.encoder.dim), dtype=np.float32)
-        pooled: list[Vectors | None] = [None] * len(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for first in range(0, len(texts), batch):
-            chunk = order[first : first + batch]
-            vectors, parts = self.encoder.encode_with_spans(
-                [texts[i] for i in chunk], [spans[i] for i in chunk]
-            )
-            out[chunk] = vectors
-            for i, part in zip(chunk, parts, strict=True):
-                pooled[i] = part
-            progress("embedding", min(first + batch, len(texts)), len(texts))
-        return out, pooled
-
-    def remove(self, article_id: str) -> int:
-        """Remove an article and its sentences; returns how many sentences went."""
+    def add_embedded(
+        self,
+        split: Sequence[tuple[Article, Sequence[Span]]],
+        embedded: Embedded,
+        model: str,
+    ) -> list[int]:
+        """Store new articles whose vectors were made elsewhere, in one segment and one
+        transaction (bulk loading: `newsqa bench --scale`); returns their sentence ids."""
         with self._writing():
             conn = self.connection
-            if (
-                conn.execute("SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone()
-                is None
-            ):
-                raise ArticleNotFoundError(f"no article with id {article_id!r}")
-            old_ids = [
-                int(row[0])
-                for row in conn.execute(
-                    "SELECT id FROM sentences WHERE article_id = ?", (article_id,)
+            ids = catalog.next_ids(conn, len(embedded.raw))
+            new = []
+            if ids:
+                new.append(
+                    self._write_segment(
+                        self._next_segment(conn), ids, embedded.raw, embedded.context
+                    )
                 )
-            ]
-            current = self._current()
-            index: FaissIndex = faiss.clone_index(current.index)
-            raw: FaissIndex = faiss.clone_index(current.raw)
-            if old_ids:
-                index.remove_ids(vectors.ids_array(old_ids))
-                raw.remove_ids(vectors.ids_array(old_ids))
-            manifest = self._manifest(conn) or {}
 
             def apply(conn: sqlite3.Connection) -> None:
-                _delete_sentences(conn, old_ids)
+                now = time.time()
+                cursor = 0
+                rows: list[catalog.SentenceRow] = []
+                for article, spans in split:
+                    catalog.upsert_article(conn, article, now, embedded.titles[article.id])
+                    for position, span in enumerate(spans):
+                        rows.append(
+                            (
+                                ids[cursor],
+                                article.id,
+                                position,
+                                span.start,
+                                span.end,
+                                span.text,
+                                embedded.clauses[cursor],
+                            )
+                        )
+                        cursor += 1
+                catalog.insert_sentences(conn, rows)
+                if ids:
+                    catalog.set_meta(conn, "next_sentence_id", str(ids[-1] + 1))
+
+            self._commit(apply, new, [], model, embedded.raw.shape[1])
+            return ids
+
+    def remove(self, article_id: str) -> int:
+        """Remove an article and its sentences; returns how many sentences went.
+
+        Only catalog rows change: the sentences' vectors stay in their segments as tombstones,
+        skipped by search, until a compaction drops them.
+        """
+        with self._writing():
+            conn = self.connection
+            if not catalog.has_article(conn, article_id):
+                raise ArticleNotFoundError(f"no article with id {article_id!r}")
+            old_ids = catalog.sentence_ids(conn, article_id)
+            manifest = catalog.manifest(conn) or {}
+
+            def apply(conn: sqlite3.Connection) -> None:
+                catalog.delete_sentences(conn, old_ids)
                 conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
 
             self._commit(
-                index,
-                raw,
-                current.generation + 1,
                 apply,
+                [],
+                [],
                 manifest.get("model"),
-                int(manifest.get("dim", index.d)),
+                int(manifest.get("dim", self._encoder.dim if self._encoder else 1)),
             )
             return len(old_ids)
 
-    def rebuild(self, progress: Progress = _no_progress, *, wait: bool = True) -> Stats:
-        """Re-split and re-embed every article into a fresh index, then swap it in at once.
+    def rebuild(self, progress: Progress = no_progress, *, wait: bool = True) -> Stats:
+        """Re-split and re-embed every article into a fresh segment, then swap it in at once.
 
-        Sentences whose span did not change keep their ids, so questions answered from the old
-        index while this runs still find their rows.
+        This is also how the index moves to another model. Sentences whose span did not change
+        keep their ids, so questions answered from the old index while this runs still find
+        their rows.
         """
         with self._writing(wait=wait):
             conn = self.connection
@@ -578,63 +559,152 @@ class NewsIndex:
                 (row["article_id"], row["start"], row["end"]): int(row["id"])
                 for row in conn.execute("SELECT id, article_id, start, end FROM sentences")
             }
-            articles = [
-                Article(
-                    id=row["id"],
-                    title=row["title"],
-                    text=row["text"],
-                    source=row["source"],
-                    url=row["url"],
-                    published=row["published"],
-                )
-                for row in conn.execute(
-                    "SELECT id, title, text, source, url, published FROM articles ORDER BY id"
-                )
-            ]
+            articles = catalog.all_articles(conn)
             progress("splitting", 0, len(articles))
             rows: list[tuple[int | None, str, int, int, int, str]] = []
             split: list[tuple[Article, list[str]]] = []
             for article in articles:
-                spans = self._split(article)
+                spans = pipeline.split(article)
                 split.append((article, [span.text for span in spans]))
                 for position, span in enumerate(spans):
                     key = (article.id, span.start, span.end)
                     rows.append((known.get(key), article.id, position, *key[1:], span.text))
-            fresh = self._next_ids(conn, sum(1 for row in rows if row[0] is None))
+            fresh = catalog.next_ids(conn, sum(1 for row in rows if row[0] is None))
             fresh_iter = iter(fresh)
             final_ids = [row[0] if row[0] is not None else next(fresh_iter) for row in rows]
             log.info(
                 "rebuild: embedding %d sentences of %d articles", len(final_ids), len(articles)
             )
-            embedded = self._vectors_for(split, progress)
+            embedded = pipeline.vectors_for(self.encoder, self.context, split, progress)
             final_rows = [
                 (sentence_id, *row[1:], blob)
                 for sentence_id, row, blob in zip(final_ids, rows, embedded.clauses, strict=True)
             ]
-            dim = self.encoder.dim
-            index, raw = vectors.empty(dim), vectors.empty(dim)
+            old = [int(row[0]) for row in conn.execute("SELECT id FROM segments")]
+            new = []
             if final_rows:
-                ids = vectors.ids_array([r[0] for r in final_rows])
-                index.add_with_ids(embedded.context, ids)
-                raw.add_with_ids(embedded.raw, ids)
-            current_generation = self._generation(conn)
+                new.append(
+                    self._write_segment(
+                        self._next_segment(conn), final_ids, embedded.raw, embedded.context
+                    )
+                )
 
             def apply(conn: sqlite3.Connection) -> None:
                 conn.execute("DELETE FROM sentences")
                 conn.execute("DELETE FROM sentences_fts")
-                _insert_sentences(conn, final_rows)
+                conn.execute("DELETE FROM tombstones")
+                catalog.insert_sentences(conn, final_rows)
                 conn.executemany(
                     "UPDATE articles SET title_vector = ? WHERE id = ?",
                     [(vector, article_id) for article_id, vector in embedded.titles.items()],
                 )
                 if fresh:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO meta VALUES ('next_sentence_id', ?)",
-                        (str(fresh[-1] + 1),),
-                    )
+                    catalog.set_meta(conn, "next_sentence_id", str(fresh[-1] + 1))
 
-            self._commit(index, raw, current_generation + 1, apply, self.encoder.model_id, dim)
+            self._commit(apply, new, old, self.encoder.model_id, self.encoder.dim)
         return self.stats()
+
+    def compact(self, *, wait: bool = True) -> int:
+        """Merge every segment into one without the deleted sentences' vectors (building its
+        approximate index when large); returns how many segments were merged."""
+        with self._writing(wait=wait):
+            rows = self.connection.execute("SELECT id FROM segments").fetchall()
+            return self._merge([int(row[0]) for row in rows], force=True)
+
+    def _merge_small(self) -> None:
+        """Merge small exact segments of about the same size once enough have piled up."""
+        rows = self.connection.execute("SELECT id, count FROM segments WHERE ann = 0").fetchall()
+        tiers: dict[int, list[int]] = {}
+        for row in rows:
+            tiers.setdefault(int(math.log10(max(int(row[1]), 1))), []).append(int(row[0]))
+        for tier in sorted(tiers):
+            if len(tiers[tier]) >= MERGE_FAN_IN:
+                self._merge(tiers[tier])
+                return
+
+    def _merge(self, chosen: list[int], *, force: bool = False) -> int:
+        """Write chosen segments' live vectors as one segment and swap it in (write lock held)."""
+        conn = self.connection
+        snapshot = self._load_snapshot_unchecked()
+        parts = [s for s in snapshot.segments if s.id in set(chosen)]
+        if not parts or (len(parts) == 1 and not force):
+            return 0
+        keep_ids: list[Any] = []
+        raws: list[Any] = []
+        contexts: list[Any] = []
+        gone: list[Any] = []
+        for part in parts:
+            ids_part, raw_part, context_part, gone_part = part.live(snapshot.dead)
+            keep_ids.append(ids_part)
+            raws.append(raw_part)
+            contexts.append(context_part)
+            gone.append(gone_part)
+        ids = np.concatenate(keep_ids)
+        if force and len(parts) == 1 and len(ids) == len(parts[0].ids):
+            return 0  # one segment, nothing deleted: nothing to gain
+        manifest = catalog.manifest(conn) or {}
+        new = []
+        if len(ids):
+            new.append(
+                self._write_segment(
+                    self._next_segment(conn),
+                    [int(i) for i in ids],
+                    np.concatenate(raws),
+                    np.concatenate(contexts),
+                )
+            )
+        segments.crash_point("compact-written")
+        dropped = [int(i) for i in np.concatenate(gone)]
+
+        def apply(conn: sqlite3.Connection) -> None:
+            for first in range(0, len(dropped), 500):
+                chunk = dropped[first : first + 500]
+                conn.execute(
+                    f"DELETE FROM tombstones WHERE sentence_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+
+        self._commit(
+            apply,
+            new,
+            [p.id for p in parts],
+            manifest.get("model"),
+            int(manifest.get("dim", snapshot.dim)),
+        )
+        log.info("merged %d segments into one of %d vectors", len(parts), len(ids))
+        return len(parts)
+
+    def _load_snapshot_unchecked(self) -> Snapshot:
+        """The current segments whatever the configured model (compaction needs no model)."""
+        with self._load_lock:
+            return self._load_snapshot(check=False)
+
+    def _migrate_generation_files(self) -> None:
+        """Move the vectors of an index written before segments (one FAISS file per generation)
+        into a first segment; the database rows stay as they are."""
+        conn = self.connection
+        old_dir = self.data_dir / "vectors"
+        if not old_dir.is_dir() or conn.execute("SELECT 1 FROM segments LIMIT 1").fetchone():
+            return
+        found = vectors.read_generation(old_dir, catalog.generation(conn))
+        if found is None:
+            return
+        log.info("moving the vectors in %s into a segment", old_dir)
+        ids, raw_vectors, context_vectors = found
+        manifest = catalog.manifest(conn) or {}
+        new = (
+            [self._write_segment(1, ids.tolist(), raw_vectors, context_vectors)] if len(ids) else []
+        )
+
+        def apply(conn: sqlite3.Connection) -> None:
+            catalog.set_meta(conn, "schema_version", str(SCHEMA_VERSION))
+
+        self._commit(
+            apply, new, [], manifest.get("model"), int(manifest.get("dim") or raw_vectors.shape[1])
+        )
+        for path in old_dir.iterdir():
+            path.unlink()
+        old_dir.rmdir()
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -643,12 +713,12 @@ class NewsIndex:
         conn = self.connection
         articles = conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
         sentences = conn.execute("SELECT COUNT(*) FROM sentences").fetchone()[0]
-        manifest = self._manifest(conn) or {}
+        manifest = catalog.manifest(conn) or {}
         return Stats(
             articles=int(articles),
             sentences=int(sentences),
             vectors=int(manifest.get("count", 0)),
-            generation=self._generation(conn),
+            generation=catalog.generation(conn),
             model=manifest.get("model"),
             dim=manifest.get("dim"),
             data_dir=str(self.data_dir),
@@ -659,122 +729,87 @@ class NewsIndex:
         query: Vectors,
         k: int,
         article_id: str | None = None,
+        allowed: Collection[int] | None = None,
         *,
         articles: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
-        """Sentence ids and cosine similarities, best first (only within `articles` if given)."""
+        """Sentence ids and cosine similarities, best first; within one article, among
+        `articles` or among allowed sentence ids when given."""
         snapshot = self._current()
-        if snapshot.index.ntotal == 0:
+        scope = self._scope(article_id, allowed, articles)
+        if scope is not None and not scope:
             return []
-        params = None
-        if article_id is not None or articles is not None:
-            ids = (
-                self.sentence_ids(article_id)
-                if article_id is not None
-                else self._sentence_ids_of(articles or [])
-            )
-            if not ids:
-                return []
-            selector = faiss.IDSelectorBatch(vectors.ids_array(ids))
-            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
-            k = min(k, len(ids))
-        k = min(k, int(snapshot.index.ntotal))
-        scores, found = snapshot.index.search(query.reshape(1, -1), k, params=params)
-        return [(int(i), float(s)) for i, s in zip(found[0], scores[0], strict=True) if i >= 0]
+        return snapshot.search(query, k, None if scope is None else list(scope))
+
+    def _scope(
+        self,
+        article_id: str | None,
+        allowed: Collection[int] | None,
+        articles: Sequence[str] | None,
+    ) -> Collection[int] | None:
+        """The sentence ids a search may return (None: all)."""
+        scope: Collection[int] | None = allowed
+        for ids in (
+            None if article_id is None else self.sentence_ids(article_id),
+            None if articles is None else self._sentence_ids_of(articles),
+        ):
+            if ids is not None:
+                scope = ids if scope is None else set(scope) & set(ids)
+        return scope
 
     def sentence_vectors(self, ids: Sequence[int], *, context: bool = False) -> Vectors:
         """The sentences' own vectors (or their searched context vectors), in the order given."""
-        snapshot = self._current()
-        source = snapshot.index if context else snapshot.raw
-        if not ids:
-            return np.zeros((0, source.d), dtype=np.float32)
-        out: Vectors = source.reconstruct_batch(vectors.ids_array(list(ids)))
-        return out
+        return self._current().vectors(ids, context=context)
 
     def clause_vectors(self, ids: Sequence[int]) -> dict[int, Vectors]:
         """The clause vectors of those of these sentences that have more than one clause."""
-        rows = _rows_in(
-            self.connection,
-            "SELECT id, clause_vectors FROM sentences"
-            " WHERE id IN ({}) AND clause_vectors IS NOT NULL",
-            list(ids),
-        )
-        dim = self._current().raw.d
-        return {
-            int(row[0]): np.frombuffer(row[1], dtype=np.float16).reshape(-1, dim).astype(np.float32)
-            for row in rows
-        }
+        return catalog.clause_vectors(self.connection, ids, self._current().dim)
 
     def title_vectors(self, article_ids: Sequence[str]) -> dict[str, Vectors]:
         """The vectors of articles' titles."""
-        rows = _rows_in(
-            self.connection,
-            "SELECT id, title_vector FROM articles WHERE id IN ({})",
-            list(dict.fromkeys(article_ids)),
-        )
-        return {
-            row[0]: np.frombuffer(row[1], dtype=np.float32) for row in rows if row[1] is not None
-        }
+        return catalog.title_vectors(self.connection, article_ids)
 
     def lexical_terms(self, text: str) -> list[str]:
         """The words of text worth matching: lowercased, stop words dropped."""
-        seen: dict[str, None] = {}
-        for token in _TOKEN.findall(text.lower()):
-            if token not in self._stop_words and token not in seen:
-                seen[token] = None
-        return list(seen)
+        return lexical.terms(text)
 
     def search_lexical(
         self,
         text: str,
         k: int,
         article_id: str | None = None,
+        allowed: Collection[int] | None = None,
         *,
         articles: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
         """Sentence ids and BM25 scores (higher is better) for the words of text."""
-        terms = self.lexical_terms(text)
-        if not terms:
-            return []
-        query = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-        conn = self.connection
-        if article_id is None and articles is not None:
-            sql = (
-                "SELECT f.rowid, -bm25(sentences_fts) FROM sentences_fts f"
-                " JOIN sentences s ON s.id = f.rowid"
-                " WHERE sentences_fts MATCH ?"
-                " AND s.article_id IN (SELECT value FROM json_each(?))"
-                " ORDER BY bm25(sentences_fts) LIMIT ?"
-            )
-            rows = conn.execute(sql, (query, json.dumps(list(articles)), k)).fetchall()
-        elif article_id is None:
-            sql = (
-                "SELECT rowid, -bm25(sentences_fts) FROM sentences_fts WHERE sentences_fts MATCH ?"
-                " ORDER BY bm25(sentences_fts) LIMIT ?"
-            )
-            rows = conn.execute(sql, (query, k)).fetchall()
-        else:
-            sql = (
-                "SELECT f.rowid, -bm25(sentences_fts) FROM sentences_fts f"
-                " JOIN sentences s ON s.id = f.rowid"
-                " WHERE sentences_fts MATCH ? AND s.article_id = ?"
-                " ORDER BY bm25(sentences_fts) LIMIT ?"
-            )
-            rows = conn.execute(sql, (query, article_id, k)).fetchall()
-        return [(int(row[0]), float(row[1])) for row in rows]
+        if articles is not None:
+            allowed = self._scope(None, allowed, articles)
+        words = None
+        if article_id is None and allowed is None:
+            total = int((catalog.manifest(self.connection) or {}).get("count", 0))
+            if total >= lexical.PRUNE_FROM:
+                words = lexical.selective(self.term_counts(text), total)
+        return lexical.search(self.connection, text, k, article_id, allowed, words)
 
     def term_counts(self, text: str) -> dict[str, int]:
-        """For each word of text that lexical search would use, how many sentences contain it."""
+        """For each word of text that lexical search would use, how many sentences contain it.
+
+        Counting a common word's sentences takes milliseconds at a million sentences, and the
+        same words come back question after question: counts are kept until the next write.
+        """
         conn = self.connection
-        return {
-            term: int(
-                conn.execute(
-                    "SELECT COUNT(*) FROM sentences_fts WHERE sentences_fts MATCH ?",
-                    ('"' + term.replace('"', '""') + '"',),
-                ).fetchone()[0]
-            )
-            for term in self.lexical_terms(text)
-        }
+        generation = catalog.generation(conn)
+        counts = self._term_counts
+        if counts.generation != generation or len(counts.counts) > TERM_COUNTS_KEPT:
+            counts = self._term_counts = _TermCounts(generation)
+        out: dict[str, int] = {}
+        for term in lexical.terms(text):
+            known = counts.counts.get(term)
+            if known is None:
+                known = counts.counts[term] = lexical.count(conn, term)
+            out[term] = known
+        return out
 
     def _sentence_ids_of(self, article_ids: Sequence[str]) -> list[int]:
         rows = self.connection.execute(
@@ -809,161 +844,33 @@ class NewsIndex:
 
     def sentence_ids(self, article_id: str) -> list[int]:
         """Ids of an article's sentences, in reading order."""
-        rows = self.connection.execute(
-            "SELECT id FROM sentences WHERE article_id = ? ORDER BY position", (article_id,)
-        )
-        return [int(row[0]) for row in rows]
+        return catalog.sentence_ids(self.connection, article_id)
 
     def sentences(self, ids: Sequence[int]) -> dict[int, Sentence]:
         """Stored sentences with article metadata and neighbours; missing ids are left out."""
-        if not ids:
-            return {}
-        conn = self.connection
-        marks = ",".join("?" * len(ids))
-        rows = conn.execute(
-            "SELECT s.id, s.article_id, s.position, s.start, s.end, s.text,"
-            " a.title, a.source, a.url, a.published, a.published_at,"
-            " p.text AS before, n.text AS after, p.id AS before_id, n.id AS after_id,"
-            " (SELECT COUNT(*) FROM sentences c WHERE c.article_id = s.article_id)"
-            "   AS article_sentences"
-            " FROM sentences s JOIN articles a ON a.id = s.article_id"
-            " LEFT JOIN sentences p ON p.article_id = s.article_id AND p.position = s.position - 1"
-            " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
-            f" WHERE s.id IN ({marks})",
-            list(ids),
-        ).fetchall()
-        return {
-            int(row["id"]): Sentence(**{**dict(row), "published_at": iso(row["published_at"])})
-            for row in rows
-        }
+        return catalog.sentences(self.connection, ids)
 
     def has_article(self, article_id: str) -> bool:
         """Whether an article with this id is indexed."""
-        row = self.connection.execute(
-            "SELECT 1 FROM articles WHERE id = ?", (article_id,)
-        ).fetchone()
-        return row is not None
+        return catalog.has_article(self.connection, article_id)
 
     def article(self, article_id: str) -> tuple[Article, list[Sentence]]:
         """An article with its sentences in reading order."""
-        row = self.connection.execute(
-            "SELECT id, title, text, source, url, published FROM articles WHERE id = ?",
-            (article_id,),
-        ).fetchone()
-        if row is None:
+        found = catalog.article(self.connection, article_id)
+        if found is None:
             raise ArticleNotFoundError(f"no article with id {article_id!r}")
         sentences = self.sentences(self.sentence_ids(article_id))
-        ordered = sorted(sentences.values(), key=lambda s: s.position)
-        return Article(**dict(row)), ordered
+        return found, sorted(sentences.values(), key=lambda s: s.position)
 
     def articles(
         self, offset: int = 0, limit: int = 20, title: str | None = None
     ) -> tuple[list[ArticleInfo], int]:
         """A page of articles, newest first, and the total count; with `title`, only those
         whose title contains it (case-insensitive for ASCII letters)."""
-        conn = self.connection
-        where, args = "", []
-        if title:
-            escaped = title.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where, args = " WHERE a.title LIKE ? ESCAPE '\\'", [f"%{escaped}%"]
-        rows = conn.execute(
-            "SELECT a.id, a.title, a.source, a.url, a.published, a.published_at, a.ingested_at,"
-            " (SELECT COUNT(*) FROM sentences s WHERE s.article_id = a.id) AS sentences"
-            f" FROM articles a{where}"
-            " ORDER BY a.published_at IS NULL, a.published_at DESC, a.ingested_at DESC, a.id"
-            " LIMIT ? OFFSET ?",
-            (*args, limit, offset),
-        ).fetchall()
-        total = conn.execute(f"SELECT COUNT(*) FROM articles a{where}", args).fetchone()[0]
-        return [
-            ArticleInfo(**{**dict(row), "published_at": iso(row["published_at"])}) for row in rows
-        ], int(total)
+        return catalog.articles(self.connection, offset, limit, title)
 
 
-def report_replaced(articles: list[Article], report: IngestReport) -> list[Article]:
-    """The articles of this ingest that replace stored ones."""
-    replaced = set(report.replaced)
-    return [article for article in articles if article.id in replaced]
+if TYPE_CHECKING:  # mypy holds NewsIndex to the read interface the retriever relies on
 
-
-def _rows_in(conn: sqlite3.Connection, sql: str, keys: Sequence[object]) -> list[sqlite3.Row]:
-    """Rows of sql whose `IN ({})` takes keys, in chunks under SQLite's variable limit."""
-    out: list[sqlite3.Row] = []
-    for first in range(0, len(keys), 500):
-        chunk = keys[first : first + 500]
-        out.extend(conn.execute(sql.format(",".join("?" * len(chunk))), chunk))
-    return out
-
-
-def _upsert_article(
-    conn: sqlite3.Connection, article: Article, now: float, title_vector: bytes
-) -> None:
-    conn.execute(
-        "INSERT INTO articles (id, title, text, source, url, published, published_at, text_hash,"
-        " ingested_at, title_vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT(id) DO UPDATE SET title = excluded.title, text = excluded.text,"
-        " source = excluded.source, url = excluded.url, published = excluded.published,"
-        " published_at = excluded.published_at, text_hash = excluded.text_hash,"
-        " ingested_at = excluded.ingested_at,"
-        " title_vector = excluded.title_vector",
-        (
-            article.id,
-            article.title,
-            article.text,
-            article.source,
-            article.url,
-            article.published,
-            article.published_at,
-            article.text_hash,
-            now,
-            title_vector,
-        ),
-    )
-
-
-def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
-
-
-def _add_published_at(conn: sqlite3.Connection) -> None:
-    """Give a database from before dates were parsed its `published_at` column, filled from
-    `published` where that is a date."""
-    if "published_at" in _columns(conn, "articles"):
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if "published_at" in _columns(conn, "articles"):  # another process was first
-            conn.execute("COMMIT")
-            return
-        conn.execute("ALTER TABLE articles ADD COLUMN published_at REAL")
-        rows = conn.execute("SELECT id, published FROM articles WHERE published IS NOT NULL")
-        conn.executemany(
-            "UPDATE articles SET published_at = ? WHERE id = ?",
-            [(parse_published(row["published"]), row["id"]) for row in rows.fetchall()],
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def _insert_sentences(
-    conn: sqlite3.Connection,
-    rows: Sequence[tuple[int, str, int, int, int, str, bytes | None]],
-) -> None:
-    conn.executemany(
-        "INSERT INTO sentences (id, article_id, position, start, end, text, clause_vectors)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    conn.executemany(
-        "INSERT INTO sentences_fts (rowid, text) VALUES (?, ?)", [(r[0], r[5]) for r in rows]
-    )
-
-
-def _delete_sentences(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
-    for first in range(0, len(ids), 500):
-        chunk = list(ids[first : first + 500])
-        marks = ",".join("?" * len(chunk))
-        conn.execute(f"DELETE FROM sentences_fts WHERE rowid IN ({marks})", chunk)
-        conn.execute(f"DELETE FROM sentences WHERE id IN ({marks})", chunk)
+    def _reader(index: NewsIndex) -> IndexReader:
+        return index

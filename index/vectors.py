@@ -1,30 +1,16 @@
-"""FAISS vector files: one immutable file per index generation, written atomically."""
+"""Context weights of searched vectors; reading the FAISS files of the layout before segments."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 import numpy.typing as npt
 
 from index.embedding import Vectors
 from index.errors import IndexCorruptError
-
-Ids = npt.NDArray[np.int64]
-# faiss's bundled type hints disagree with its SWIG wrappers (remove_ids takes arrays).
-FaissIndex = Any
-_FILE = re.compile(r"^(?:vectors|raw)-(\d+)\.faiss$")
-
-
-def empty(dim: int) -> FaissIndex:
-    """An exact inner-product index whose ids survive deletes (IDMap2 can reconstruct)."""
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,56 +39,26 @@ class ContextWeights:
         return result
 
 
-def path_for(folder: Path, generation: int, kind: str = "vectors") -> Path:
-    """Where generation's vectors live: searched context vectors, or raw sentence vectors."""
-    return folder / f"{kind}-{generation}.faiss"
+def read_generation(
+    folder: Path, generation: int
+) -> tuple[npt.NDArray[np.int64], Vectors, Vectors] | None:
+    """Ids, sentence vectors and context vectors of an index written before segments (one
+    `IndexIDMap2` file of each per generation), or None when there is none."""
+    import faiss
 
-
-def write(index: FaissIndex, folder: Path, generation: int, kind: str = "vectors") -> Path:
-    """Write index as generation's file: temp file, fsync, rename; never overwrites in place."""
-    folder.mkdir(parents=True, exist_ok=True)
-    final = path_for(folder, generation, kind)
-    temp = folder / f".{final.name}.{os.getpid()}.tmp"
-    faiss.write_index(index, str(temp))
-    with open(temp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temp, final)
-    _fsync_dir(folder)
-    return final
-
-
-def read(folder: Path, generation: int, kind: str = "vectors") -> FaissIndex:
-    """Load generation's vectors."""
-    path = path_for(folder, generation, kind)
+    context_path = folder / f"vectors-{generation}.faiss"
+    raw_path = folder / f"raw-{generation}.faiss"
+    if not context_path.is_file() or not raw_path.is_file():
+        return None
     try:
-        loaded = faiss.read_index(str(path))
+        context: Any = faiss.read_index(str(context_path))
+        raw: Any = faiss.read_index(str(raw_path))
     except RuntimeError as exc:
-        raise IndexCorruptError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(loaded, faiss.IndexIDMap2):
-        loaded = faiss.downcast_index(loaded)
-    return loaded
-
-
-def remove_stale(folder: Path, keep: int) -> None:
-    """Delete other generations' files and temp files left by crashed writers."""
-    if not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        match = _FILE.match(path.name)
-        stale = (match is not None and int(match.group(1)) != keep) or path.name.endswith(".tmp")
-        if stale:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-
-
-def ids_array(ids: list[int]) -> Ids:
-    """FAISS wants int64 ids."""
-    return np.asarray(ids, dtype=np.int64)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        raise IndexCorruptError(f"cannot read {context_path}: {exc}") from exc
+    ids = faiss.vector_to_array(context.id_map).astype(np.int64)
+    raw_ids = faiss.vector_to_array(raw.id_map).astype(np.int64)
+    context_vectors = context.index.reconstruct_n(0, context.ntotal)
+    raw_vectors = raw.index.reconstruct_n(0, raw.ntotal)
+    row_of = {int(i): row for row, i in enumerate(raw_ids)}
+    raw_vectors = raw_vectors[[row_of[int(i)] for i in ids]]
+    return ids, raw_vectors, context_vectors

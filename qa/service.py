@@ -336,6 +336,10 @@ class QAService:
         """Re-embed everything into a fresh index and swap it in."""
         return self.index.rebuild(progress, wait=wait)
 
+    def compact(self) -> int:
+        """Merge the index's vector segments, dropping deleted sentences' vectors."""
+        return self.index.compact()
+
     def stats(self) -> Stats:
         """Counts."""
         return self.index.stats()

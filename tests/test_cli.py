@@ -169,7 +169,7 @@ def test_crash_between_vector_write_and_commit_keeps_previous_generation(
     def crash(*args: object) -> None:
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr("index.store._insert_sentences", crash)
+    monkeypatch.setattr("index.catalog.insert_sentences", crash)
     with pytest.raises(KeyboardInterrupt):
         index.rebuild()
     monkeypatch.undo()
@@ -177,9 +177,9 @@ def test_crash_between_vector_write_and_commit_keeps_previous_generation(
     assert reopened.stats() == before
     answer = QAService(reopened).ask("How many drones did Russia launch?", k=1)
     assert "320 drones" in answer.answers[0].sentence
-    # The next write cleans up the orphaned vector file of the failed generation.
-    reopened.rebuild()
-    assert len(list((data_dir / "vectors").glob("*.faiss"))) == 2, "context and raw vectors"
+    # The failed write took its own segment files away with it.
+    live = {str(row[0]) for row in reopened.connection.execute("SELECT id FROM segments")}
+    assert {p.name.split(".")[0] for p in (data_dir / "segments").iterdir()} == live
 
 
 def test_bench_refuses_a_path_that_does_not_exist(data_dir: Path, tmp_path: Path) -> None:
@@ -197,3 +197,32 @@ def test_ask_on_an_empty_index_says_to_ingest_first(
     assert result.exit_code == 0, result.output
     assert "Nothing in the indexed articles answers that." in result.stdout
     assert "newsqa ingest" in result.stderr
+
+
+def test_bench_at_scale_prints_every_figure_and_keeps_its_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train = Path(__file__).resolve().parent.parent.parent / "shared" / "train"
+    if not (train / "squad-train" / "docs.jsonl.gz").is_file():
+        train = Path("/work/shared/train")
+    if not (train / "squad-train" / "docs.jsonl.gz").is_file():
+        pytest.skip("the training sets are not here")
+    monkeypatch.setenv("NEWSQA_DATA_DIR", str(tmp_path / "data"))
+    args = ["bench", "--scale", "600", "--real", "40", "--questions", "20", "--train", str(train)]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    for figure in (
+        "600 sentences",
+        "sentences/s real",
+        "add one article:",
+        "remove it:",
+        "p99",
+        "recall@50",
+        "peak RSS",
+        "opens in",
+        "on disk",
+    ):
+        assert figure in first.stdout, first.stdout
+    built = tmp_path / "data" / "bench" / "scale-600"
+    assert (built / "built.json").is_file(), "the index is kept for the next run"
+    assert NewsIndex(built / "index").stats().sentences == 600

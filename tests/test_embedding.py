@@ -202,7 +202,7 @@ def test_an_index_refuses_vectors_of_another_backend(tmp_path: Path) -> None:
     QAService(index).ingest_paths([SAMPLES])
     with pytest.raises(ModelMismatchError, match="newsqa rebuild"):
         NewsIndex(tmp_path, torch_like)
-    rebuilt = NewsIndex(tmp_path, torch_like, check_model=False).rebuild()
+    rebuilt = NewsIndex(tmp_path, torch_like).rebuild()
     assert rebuilt.model is not None and rebuilt.model.endswith("+torch")
     NewsIndex(tmp_path, torch_like)  # opens now
 
@@ -230,5 +230,5 @@ def test_an_unknown_backend_setting_is_refused(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setenv("NEWSQA_ENCODER_BACKEND", "gpu")
     get_settings.cache_clear()
-    with pytest.raises(SettingsError, match="NEWSQA_ENCODER_BACKEND=gpu.*onnx-int8"):
+    with pytest.raises(SettingsError, match=r"NEWSQA_ENCODER_BACKEND=gpu.*onnx-int8"):
         get_settings()

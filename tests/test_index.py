@@ -115,15 +115,20 @@ def test_index_refuses_another_model_until_rebuilt(
 ) -> None:
     NewsIndex(tmp_path, fake_encoder).ingest([VIENNA])
     other = FakeEncoder(dim=32, model_id="other-model@2")
+    switched = NewsIndex(tmp_path, other)
     with pytest.raises(ModelMismatchError, match="newsqa rebuild"):
-        NewsIndex(tmp_path, other)
-    # Rebuilding is the way to switch models: open without the check, rebuild with the new one.
-    index = NewsIndex(tmp_path)
-    index._encoder = other
-    stats = index.rebuild()
+        switched.load()
+    with pytest.raises(ModelMismatchError, match="newsqa rebuild"):
+        switched.ingest([OSLO])
+    # Rebuilding is the way to switch models, straight from an index opened with the new one.
+    stats = switched.rebuild()
     assert stats.model == "other-model@2"
     assert stats.dim == 32
+    assert switched.manifest() is not None
     assert NewsIndex(tmp_path, other).stats().vectors == 2
+    assert top_text(NewsIndex(tmp_path, other), "ministers Vienna").startswith("The ministers")
+    with pytest.raises(ModelMismatchError):
+        NewsIndex(tmp_path, fake_encoder).load()
 
 
 def test_rebuild_keeps_ids_of_unchanged_sentences(
@@ -137,8 +142,10 @@ def test_rebuild_keeps_ids_of_unchanged_sentences(
     assert index.sentence_ids("oslo") == ids_before
     assert stats.generation == generation + 1
     assert stats.sentences == stats.vectors == 4
-    vector_files = sorted(p.name for p in (tmp_path / "vectors").glob("*.faiss"))
-    assert vector_files == [f"raw-{stats.generation}.faiss", f"vectors-{stats.generation}.faiss"]
+    # the rebuilt index is one fresh segment; the old one's files are gone
+    names = sorted(p.name for p in (tmp_path / "segments").iterdir())
+    assert len({name.split(".")[0] for name in names}) == 1
+    assert not (tmp_path / "vectors").exists()
 
 
 def test_context_neighbours_and_article_listing(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
@@ -191,3 +198,33 @@ def test_an_index_from_before_clause_vectors_still_answers(
     )
     index.rebuild()
     assert len(index.clause_vectors(index.sentence_ids("summit"))) == 1
+
+
+def test_term_counts_follow_every_write(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([VIENNA])
+    assert index.term_counts("Where do the ministers meet?") == {"ministers": 1, "meet": 1}
+    index.ingest([story("more", "Ministers met again. The ministers left.")])
+    assert index.term_counts("ministers") == {"ministers": 3}
+    index.remove("vienna")
+    assert index.term_counts("ministers") == {"ministers": 2}
+
+
+def test_a_large_corpus_leaves_common_words_out_of_lexical_search(
+    tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from index import lexical
+
+    assert lexical.selective({"said": 50_000, "harbour": 30, "zzz": 0}, 1_000_000) == ["harbour"]
+    assert lexical.selective({"said": 50_000, "year": 15_000}, 1_000_000) == ["year"]
+    assert lexical.selective({"said": 50_000, "year": 40_000}, 1_000_000) == []
+    assert lexical.selective({"said": 50_000, "harbour": 30}, 10_000) == ["said", "harbour"]
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([VIENNA, OSLO, story("common", "Ministers said many things. Ministers met.")])
+    # "ministers" is in 3 of 6 sentences: common once the corpus counts as large
+    assert len(index.search_lexical("ministers harbour", 10)) == 4
+    monkeypatch.setattr(lexical, "PRUNE_FROM", 1)
+    monkeypatch.setattr(lexical, "COMMON_MIN", 1)
+    monkeypatch.setattr(lexical, "COMMON_SHARE", 0.2)
+    [(only, _)] = index.search_lexical("ministers harbour", 10)
+    assert index.sentences([only])[only].text == "Boats blocked the harbour."
