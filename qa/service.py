@@ -25,6 +25,9 @@ from qa.retrieval import Retriever
 MAX_QUESTION_CHARS = 500
 MAX_K = 20
 DEFAULT_K = 3
+# "More answers" stops where the ranker's calibrated probability that a sentence answers the
+# question falls below this.
+MORE_MIN_PROBABILITY = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +113,13 @@ class QAService:
         answers = self._answers(ranked.ids[:k], ranked.scores[:k]) if show else []
         if conversation_id is not None:
             self.conversations.record(
-                conversation_id, question, article_id, ranked.ids, ranked.scores, len(answers)
+                conversation_id,
+                question,
+                article_id,
+                ranked.ids,
+                ranked.scores,
+                len(answers),
+                abstained=ranked.abstain,
             )
         return AnswerSet(
             question=question,
@@ -119,8 +128,11 @@ class QAService:
             answers=answers,
         )
 
-    def more(self, conversation_id: str, k: int = DEFAULT_K) -> AnswerSet:
-        """The next k answers to the conversation's last question."""
+    def more(
+        self, conversation_id: str, k: int = DEFAULT_K, *, include_closest: bool = False
+    ) -> AnswerSet:
+        """The next k answers to the conversation's last question, or an abstention when
+        nothing answered it or nothing more does (the next closest sentences on request)."""
         conversation = self.conversations.load(check_id(conversation_id))
         last = conversation.last
         if last is None:
@@ -128,9 +140,24 @@ class QAService:
         if not 1 <= k <= self.max_k:
             raise InvalidQuestionError(f"k must be between 1 and {self.max_k}")
         ids = last.ranked[last.shown : last.shown + k]
-        answers = self._answers(ids, last.scores[last.shown : last.shown + k])
+        scores = last.scores[last.shown : last.shown + k]
+        # The ranking goes on past the sentences that answer: those below the floor do not.
+        answering = 0 if last.abstained else sum(s >= MORE_MIN_PROBABILITY for s in scores)
+        abstained = answering == 0
+        if abstained and not include_closest:
+            return AnswerSet(
+                question=last.question, conversation_id=conversation_id, abstained=True
+            )
+        if not abstained:
+            ids, scores = ids[:answering], scores[:answering]
+        answers = self._answers(ids, scores)
         self.conversations.mark_shown(conversation_id, last.turn, last.shown + len(ids))
-        return AnswerSet(question=last.question, conversation_id=conversation_id, answers=answers)
+        return AnswerSet(
+            question=last.question,
+            conversation_id=conversation_id,
+            abstained=abstained,
+            answers=answers,
+        )
 
     def _answers(self, ids: Sequence[int], scores: Sequence[float]) -> list[Answer]:
         found = self.index.sentences(ids)
