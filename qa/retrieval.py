@@ -239,7 +239,7 @@ class Retriever:
                 else self.ranker.score(question, found.items, "corpus", None)
             )
             abstain = self.ranker.should_abstain(
-                question, corpus_scores, found.items, "corpus", self._index.term_counts(question)
+                question, corpus_scores, found.items, "corpus", self._term_counts(question, found)
             )
         probability = self.ranker.probability(scores, found.mode)
         return Ranked(
@@ -247,6 +247,18 @@ class Retriever:
             scores=[float(probability[i]) for i in order],
             abstain=abstain,
         )
+
+    def _term_counts(self, question: str, found: Candidates) -> dict[str, int]:
+        """How many sentences in scope hold each of the question's words. Within one article,
+        a word the article never uses says as much as a word the corpus never uses; the
+        candidates stand for the article (its lexical hits are among them)."""
+        if found.mode == "corpus":
+            return self._index.term_counts(question)
+        words = [{w for w in _WORD.findall(s.text.lower())} for s in found.sentences]
+        return {
+            term: sum(term in held for held in words)
+            for term in self._index.lexical_terms(question)
+        }
 
     def _candidates(
         self,
