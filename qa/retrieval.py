@@ -148,14 +148,14 @@ class Retriever:
         if history is None:
             return None
         state = ConversationState()
-        # an abstained turn was not answered: the closest sentence ranked for it is no answer
-        answered = [turn for turn in history.turns if turn.ranked and not turn.abstained]
-        tops = [turn.ranked[0] for turn in answered]
+        # The conversation model was fitted on the engine's own top sentence of every turn,
+        # shown or not, so an abstained turn's closest sentence stays its top.
+        tops = [turn.ranked[0] for turn in history.turns if turn.ranked]
         found = self._index.sentences(tops)
         present = [i for i in tops if i in found]
         vectors = dict(zip(present, self._index.sentence_vectors(present), strict=True))
         for turn in history.turns:
-            top = found.get(turn.ranked[0]) if turn in answered else None
+            top = found.get(turn.ranked[0]) if turn.ranked else None
             state.turns.append(
                 Turn(
                     question=normalise(turn.question),
