@@ -61,7 +61,8 @@ FOLLOW_UP_WORDS = 4
 
 def normalise(question: str) -> str:
     """The question without courtesy, numbering, surrounding quotes or repeated punctuation,
-    ending in one question mark. Its own words (and their case) are kept."""
+    beginning with a capital and ending in one question mark. Its words (and the case of all
+    but the first letter) are kept."""
     text = " ".join(question.split())
     previous = None
     while text != previous:
@@ -77,7 +78,9 @@ def normalise(question: str) -> str:
     if not _TOKEN.search(text):
         # nothing but courtesy or punctuation: keep what was typed rather than nothing
         return " ".join(question.split())
-    return text + "?"
+    # Questions begin with a capital; the first word's case says nothing (the model is uncased
+    # and the ranker reads names only after the first word).
+    return text[:1].upper() + text[1:] + "?"
 
 
 def content_words(question: str) -> list[str]:

@@ -43,7 +43,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -586,8 +586,7 @@ class Ranker:
         bmax = max(bm) if bm else 0.0
         qstems = {stem(t) for t in content_tokens(question)}
         words = _TOK.findall(question)
-        named = _named_words(words, cands)
-        qcaps = {stem(w) for w in words[1:] if named(w) and w.lower() not in STOP_WORDS}
+        qcaps = {stem(w) for w in words[1:] if w[:1].isupper() and w.lower() not in STOP_WORDS}
         any_st: set[str] = set()
         doc_st: set[str] = set()
         for c in cands:
@@ -606,7 +605,7 @@ class Ranker:
         if term_df:
             toks = list(term_df)
             miss = sum(1 for t in toks if term_df[t] == 0) / len(toks)
-            capl = {w.lower() for w in words[1:] if named(w)} & set(toks)
+            capl = {w.lower() for w in words[1:] if w[:1].isupper()} & set(toks)
             miss_caps = sum(1 for t in capl if term_df[t] == 0) / len(capl) if capl else 0.0
         return np.array(
             [
@@ -672,25 +671,6 @@ class Ranker:
                 top.vec if top is not None else None,
             )
         )
-
-
-@lru_cache(maxsize=200_000)
-def _lower_words(text: str) -> frozenset[str]:
-    return frozenset(t for t in _TOK.findall(text) if t[:1].islower())
-
-
-def _named_words(words: list[str], cands: Sequence[Candidate]) -> Callable[[str], bool]:
-    """Which of a question's words are names. A question typed with capitals says so itself;
-    one typed all in lower case says nothing, so its words are taken as names where the
-    candidate sentences write them only with a capital (inside a sentence)."""
-    if any(ch.isupper() for w in words for ch in w):
-        return lambda w: w[:1].isupper()
-    caps: set[str] = set()
-    lower: set[str] = set()
-    for c in cands:
-        caps |= _sent_info(c.text)[1]
-        lower |= _lower_words(c.text)
-    return lambda w: stem(w) in caps and w not in lower
 
 
 def feature_names(mode: str) -> list[str]:

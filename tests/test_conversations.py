@@ -41,3 +41,10 @@ def test_a_turn_stored_before_scores_were_kept_still_loads(tmp_path: Path) -> No
     assert last is not None
     assert last.ranked == [4, 2]
     assert last.scores == [0.0, 0.0]
+
+
+def test_a_turn_remembers_that_nothing_answered_it(tmp_path: Path) -> None:
+    _store(tmp_path).record("c1", "boiling point?", None, [5, 6], [0.01, 0.005], 0, abstained=True)
+    _store(tmp_path).record("c1", "where will they meet?", None, [7], [0.7], 1)
+    turns = _store(tmp_path).load("c1").turns
+    assert [turn.abstained for turn in turns] == [True, False]

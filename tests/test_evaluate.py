@@ -12,7 +12,7 @@ from tests.fakes import FakeEncoder
 
 DOCS = [
     ("vienna", "Talks", "The ministers will meet in Vienna on Monday. Talks are expected to last."),
-    ("harvest", "Farming", "The wheat harvest doubled this year. Farmers sold 300 tonnes of grain."),
+    ("harvest", "Farming", "The wheat harvest doubled. Farmers sold 300 tonnes of grain."),
     ("storm", "Weather", "A storm closed the airport for two days. Flights resumed on Friday."),
 ]
 QUESTIONS = [
