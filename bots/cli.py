@@ -6,17 +6,21 @@ import dataclasses
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bots.settings import Settings, get_settings
 from index.errors import NewsqaError
 from qa.models import AnswerSet
-from qa.service import QAService
+from qa.service import IngestOutcome, QAService
+
+if TYPE_CHECKING:
+    from qa.web import WebSources
 
 EXIT_ERROR = 1
 EXIT_SKIPPED = 3
@@ -80,7 +84,10 @@ def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files (.txt .md .json .jsonl) or folders.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Files (.txt .md .json .jsonl .html .htm), folders or http(s) URLs."),
+    ],
 ) -> None:
     """Add articles; unchanged ones are left alone, changed ones replaced.
 
@@ -89,7 +96,7 @@ def ingest(
     """
     service = _service()
     with _errors(), _progress_bar() as progress:
-        outcome = service.ingest_paths(paths, progress)
+        outcome = _ingest_inputs(service, paths, progress)
     report = outcome.report
     for verb, ids in (("added", report.added), ("replaced", report.replaced)):
         for article_id in ids:
@@ -107,6 +114,29 @@ def ingest(
     )
     if outcome.skipped:
         raise typer.Exit(EXIT_SKIPPED)
+
+
+def _ingest_inputs(
+    service: QAService, values: list[str], progress: Callable[[str, int, int], None]
+) -> IngestOutcome:
+    """Files through the file reader; URLs and HTML pages through the web reader as well."""
+    from index.web.pages import HTML_SUFFIXES, is_url
+
+    paths = [Path(v) for v in values]
+    web = any(is_url(v) for v in values) or any(
+        p.suffix.lower() in HTML_SUFFIXES
+        or (p.is_dir() and any(f.suffix.lower() in HTML_SUFFIXES for f in p.rglob("*")))
+        for p in paths
+    )
+    if not web:
+        return service.ingest_paths(paths, progress)
+    from bots.wiring import build_web
+
+    sources = build_web(get_settings(), service)
+    try:
+        return sources.ingest_inputs(values)
+    finally:
+        sources.close()
 
 
 @app.command(name="list")
@@ -185,6 +215,12 @@ def render(answer_set: AnswerSet) -> str:
         lines.append(f"{i}. \u201c{answer.sentence}\u201d")
         where = " · ".join(part for part in (answer.title, answer.source, answer.published) if part)
         lines.append(f"   {where}  (score {answer.score:.2f}, article {answer.article_id})")
+        if answer.also_in:
+            others = (
+                f"{o.source or o.title} ({o.url})" if o.url else o.source or o.title
+                for o in answer.also_in
+            )
+            lines.append(f"   also in: {', '.join(others)}")
     return "\n".join(lines)
 
 
@@ -202,6 +238,16 @@ def ask(
     ] = False,
     batch: Annotated[
         Path | None, typer.Option("--batch", help="JSONL of questions in, JSONL of answers out.")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Only articles from this source.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only articles published on or after (2025-10-01)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Only articles published on or before this date.")
     ] = None,
 ) -> None:
     """Answer a question with the best sentences, quoted."""
@@ -221,6 +267,9 @@ def ask(
             article_id=article,
             conversation_id=conversation,
             include_closest=closest,
+            source=source,
+            since=since,
+            until=until,
         )
     if as_json:
         typer.echo(answer_set.model_dump_json())
@@ -256,6 +305,9 @@ def _ask_batch(service: QAService, path: Path, closest: bool) -> int:
                     article_id=request.get("article_id"),
                     conversation_id=request.get("conversation_id"),
                     include_closest=closest,
+                    source=_optional(request, "source"),
+                    since=_optional(request, "since"),
+                    until=_optional(request, "until"),
                 )
                 out: dict[str, Any] = {"id": request_id, **answer_set.model_dump()}
             except (ValueError, NewsqaError) as exc:
@@ -264,6 +316,13 @@ def _ask_batch(service: QAService, path: Path, closest: bool) -> int:
                 out = {"id": request_id, "error": str(exc), "line": number}
             typer.echo(json.dumps(out, ensure_ascii=False))
     return failures
+
+
+def _optional(request: dict[str, Any], key: str) -> str | None:
+    value = request.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return value
 
 
 @app.command()
@@ -376,6 +435,120 @@ def bot() -> None:
     service = _service(settings)
     with _errors():
         run_bot(settings, service)
+
+
+# ---- feeds and watch: news from the web (qa.web) ------------------------------------------------
+
+feeds_app = typer.Typer(help="Follow RSS and Atom feeds (polled by `newsqa watch` and `serve`).")
+app.add_typer(feeds_app, name="feeds")
+
+
+def _web(*, model: bool = False) -> WebSources:
+    from bots.wiring import build_web
+
+    settings = get_settings()
+    return build_web(settings, _service(settings, model=model))
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+@feeds_app.command("add")
+def feeds_add(
+    url: Annotated[str, typer.Argument(help="The feed's http(s) URL.")],
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            "--interval", help="Minutes between polls (default NEWSQA_FEED_INTERVAL_MINUTES)."
+        ),
+    ] = None,
+) -> None:
+    """Follow a feed; `newsqa watch` (or `serve`) polls it."""
+    web = _web()
+    with _errors():
+        feed, created = web.add_feed(url, None if interval is None else interval * 60)
+    typer.echo(
+        f"{'following' if created else 'already following'} feed {feed.id}: {feed.url} "
+        f"(every {feed.interval_s / 60:g} min)"
+    )
+
+
+@feeds_app.command("list")
+def feeds_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The feeds followed, with their last poll and last error."""
+    feeds = _web().feeds()
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(feed) for feed in feeds]))
+        return
+    if not feeds:
+        typer.echo("no feeds; add one with `newsqa feeds add URL`")
+    for feed in feeds:
+        typer.echo(
+            f"{feed.id}  {feed.url}  {feed.title or ''}\n"
+            f"    every {feed.interval_s / 60:g} min · last poll {_when(feed.last_poll)} · "
+            f"next {_when(feed.next_poll)} · {feed.entries} entries "
+            f"({feed.pending} pending, {feed.failed} failed)"
+            + (
+                f"\n    last error: {feed.last_error} ({feed.failures} in a row)"
+                if feed.last_error
+                else ""
+            )
+        )
+
+
+@feeds_app.command("remove")
+def feeds_remove(
+    feed: Annotated[str, typer.Argument(help="The feed's URL or id.")],
+) -> None:
+    """Stop following a feed (its articles stay in the index)."""
+    web = _web()
+    with _errors():
+        gone = web.remove_feed(feed)
+    typer.echo(f"stopped following feed {gone.id}: {gone.url}")
+
+
+@app.command()
+def watch(
+    once: Annotated[
+        bool, typer.Option("--once", help="Poll the feeds that are due once, then exit.")
+    ] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="With --once: poll every feed, due or not.")
+    ] = False,
+) -> None:
+    """Poll the followed feeds and ingest their new and changed entries."""
+    import signal
+    import threading
+
+    web = _web(model=True)
+    if once:
+        with _errors():
+            report = web.poll(every=every)
+        for failed in report.failed:
+            typer.echo(f"skipped {failed}", err=True)
+        typer.echo(
+            f"{report.feeds} feeds polled ({report.not_modified} not modified), "
+            f"{report.new_entries} new or changed entries, {len(report.added)} added, "
+            f"{len(report.replaced)} replaced, {len(report.failed)} failed"
+        )
+        if report.failed:
+            raise typer.Exit(EXIT_SKIPPED)
+        return
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        stop.set()
+        web.watcher.wake.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    typer.echo(f"watching {len(web.feeds())} feeds; Ctrl-C to stop", err=True)
+    web.watch(stop)
 
 
 # ---- serve: the HTTP API and web page (bots.api) ----------------------------------------------

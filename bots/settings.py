@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     conversation_idle_seconds: float = Field(default=7 * 86400.0, gt=0)
     max_question_chars: int = Field(default=500, ge=10)
     max_k: int = Field(default=20, ge=1)
+    max_conversations: int = Field(
+        default=10_000, ge=1, description="Conversations kept per way in; the oldest go first"
+    )
     max_article_bytes: int = Field(
         default=2_000_000, ge=1024, description="A file or record larger than this is refused"
     )
@@ -43,10 +46,47 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_upload_bytes: int = Field(default=10_000_000, ge=1024)
     jobs_kept: int = Field(default=50, ge=1)
+    rate_limit: str | None = Field(
+        default="60/minute",
+        description="Requests per client address to /ask and the other read endpoints, in the "
+        "`limits` notation (60/minute, 5 per second); empty or 0: no limit",
+    )
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _rate_limit(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip() in ("", "0")):
+            return None
+        from limits import parse_many
+
+        parse_many(str(value))  # a ValueError names the notation it could not read
+        return str(value).strip()
 
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    # ---- the web: pages and feeds (index.web) --------------------------------------------------
+    fetch_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated hosts or networks fetched although not public "
+        "(e.g. 127.0.0.1,10.0.0.0/8)",
+    )
+    fetch_max_bytes: int = Field(default=5_000_000, ge=1024, description="Largest page or feed")
+    fetch_timeout: float = Field(default=10.0, gt=0, description="Connect and read timeout, s")
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    fetch_contact: str | None = Field(
+        default=None, description="URL or e-mail put in the User-Agent for site owners"
+    )
+    feed_interval_minutes: float = Field(default=30.0, ge=1.0)
+    watch: bool = Field(default=True, description="Poll feeds inside `newsqa serve`")
+
+    @field_validator("fetch_allow", mode="before")
+    @classmethod
+    def _split_allow(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

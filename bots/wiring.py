@@ -9,6 +9,7 @@ from bots.settings import Settings
 from index.embedding import Encoder, SentenceTransformerEncoder
 from index.store import NewsIndex
 from qa.service import QAService
+from qa.web import WebSources, other_sources
 
 
 def load_encoder(settings: Settings) -> Encoder:
@@ -31,5 +32,22 @@ def build_service(
         conversation_idle_seconds=settings.conversation_idle_seconds,
         max_question_chars=settings.max_question_chars,
         max_k=settings.max_k,
+        other_sources=other_sources(index.db_path),
+        max_conversations=settings.max_conversations,
         max_article_bytes=settings.max_article_bytes,
     )
+
+
+def build_web(settings: Settings, service: QAService) -> WebSources:
+    """Pages and feeds into the service's index, fetched under the configured policy."""
+    from index.web.fetch import FetchPolicy, user_agent
+
+    policy = FetchPolicy.from_allow(
+        settings.fetch_allow,
+        max_bytes=settings.fetch_max_bytes,
+        max_redirects=settings.fetch_max_redirects,
+        connect_timeout=min(settings.fetch_timeout, 10.0),
+        read_timeout=settings.fetch_timeout,
+        user_agent=user_agent(settings.fetch_contact),
+    )
+    return WebSources(service, policy, default_interval_s=settings.feed_interval_minutes * 60)

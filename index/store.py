@@ -652,15 +652,24 @@ class NewsIndex:
         )
 
     def search_dense(
-        self, query: Vectors, k: int, article_id: str | None = None
+        self,
+        query: Vectors,
+        k: int,
+        article_id: str | None = None,
+        *,
+        articles: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
-        """Sentence ids and cosine similarities, best first."""
+        """Sentence ids and cosine similarities, best first (only within `articles` if given)."""
         snapshot = self._current()
         if snapshot.index.ntotal == 0:
             return []
         params = None
-        if article_id is not None:
-            ids = self.sentence_ids(article_id)
+        if article_id is not None or articles is not None:
+            ids = (
+                self.sentence_ids(article_id)
+                if article_id is not None
+                else self._sentence_ids_of(articles or [])
+            )
             if not ids:
                 return []
             selector = faiss.IDSelectorBatch(vectors.ids_array(ids))
@@ -713,7 +722,12 @@ class NewsIndex:
         return list(seen)
 
     def search_lexical(
-        self, text: str, k: int, article_id: str | None = None
+        self,
+        text: str,
+        k: int,
+        article_id: str | None = None,
+        *,
+        articles: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
         """Sentence ids and BM25 scores (higher is better) for the words of text."""
         terms = self.lexical_terms(text)
@@ -721,7 +735,16 @@ class NewsIndex:
             return []
         query = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
         conn = self.connection
-        if article_id is None:
+        if article_id is None and articles is not None:
+            sql = (
+                "SELECT f.rowid, -bm25(sentences_fts) FROM sentences_fts f"
+                " JOIN sentences s ON s.id = f.rowid"
+                " WHERE sentences_fts MATCH ?"
+                " AND s.article_id IN (SELECT value FROM json_each(?))"
+                " ORDER BY bm25(sentences_fts) LIMIT ?"
+            )
+            rows = conn.execute(sql, (query, json.dumps(list(articles)), k)).fetchall()
+        elif article_id is None:
             sql = (
                 "SELECT rowid, -bm25(sentences_fts) FROM sentences_fts WHERE sentences_fts MATCH ?"
                 " ORDER BY bm25(sentences_fts) LIMIT ?"
@@ -749,6 +772,37 @@ class NewsIndex:
             )
             for term in self.lexical_terms(text)
         }
+
+    def _sentence_ids_of(self, article_ids: Sequence[str]) -> list[int]:
+        rows = self.connection.execute(
+            "SELECT id FROM sentences WHERE article_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(article_ids)),),
+        )
+        return [int(row[0]) for row in rows]
+
+    def filter_articles(
+        self,
+        *,
+        source: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[str]:
+        """Ids of the articles from `source` (any case) published within [since, until] (UTC
+        timestamps; an article without a date is outside any range)."""
+        clauses: list[str] = []
+        values: list[object] = []
+        if source is not None:
+            clauses.append("lower(source) = lower(?)")
+            values.append(source)
+        if since is not None:
+            clauses.append("published_at >= ?")
+            values.append(since)
+        if until is not None:
+            clauses.append("published_at <= ?")
+            values.append(until)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        rows = self.connection.execute(f"SELECT id FROM articles{where}", values)
+        return [row[0] for row in rows]
 
     def sentence_ids(self, article_id: str) -> list[int]:
         """Ids of an article's sentences, in reading order."""

@@ -12,6 +12,15 @@ class Context(BaseModel):
     after: str | None = None
 
 
+class OtherSource(BaseModel):
+    """Another outlet that published the same story (a near-duplicate that was not indexed)."""
+
+    title: str
+    source: str | None = None
+    url: str | None = None
+    published: str | None = None
+
+
 class Answer(BaseModel):
     """One quoted sentence and where it came from."""
 
@@ -28,6 +37,9 @@ class Answer(BaseModel):
     end: int | None = Field(description="End (exclusive) of the sentence in the article text.")
     score: float
     context: Context = Field(default_factory=Context)
+    also_in: list[OtherSource] = Field(
+        default_factory=list, description="Other outlets that published the same story."
+    )
 
 
 class AnswerSet(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,6 +174,7 @@ class Retriever:
         article_id: str | None,
         history: Conversation | None = None,
         *,
+        articles: Sequence[str] | None = None,
         within: str | None = None,
     ) -> Candidates:
         """Everything the ranker sees for a question: candidates, mode and earlier turns.
@@ -187,8 +189,9 @@ class Retriever:
             query = np.asarray(combined / np.linalg.norm(combined), dtype=np.float32)
             lexical_text = f"{question} {previous}"
         scope = article_id if article_id is not None else within
-        dense = self._index.search_dense(query, CANDIDATES, scope)
-        lexical = self._index.search_lexical(lexical_text, CANDIDATES, scope)
+        # a filter (source, dates) narrows the search itself, not its results
+        dense = self._index.search_dense(query, CANDIDATES, scope, articles=articles)
+        lexical = self._index.search_lexical(lexical_text, CANDIDATES, scope, articles=articles)
         ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))
         found = self._index.sentences(ids)
         ids = [i for i in ids if i in found]
@@ -203,9 +206,14 @@ class Retriever:
         )
 
     def rank(
-        self, question: str, article_id: str | None, history: Conversation | None = None
+        self,
+        question: str,
+        article_id: str | None,
+        history: Conversation | None = None,
+        *,
+        articles: Sequence[str] | None = None,
     ) -> Ranked:
-        """Rank the sentences in scope for a question.
+        """Rank the sentences in scope (one article, or `articles`) for a question.
 
         The question is normalised first, so that courtesy, numbering, case of the first letter
         and punctuation around it change neither the ranking nor the decision. A short
@@ -215,12 +223,12 @@ class Retriever:
         question = normalise(question)
         focus = self._in_focus(question, history)
         if focus is not None:
-            found = self.candidates(question, article_id, history, within=focus)
+            found = self.candidates(question, article_id, history, articles=articles, within=focus)
             # The article in focus answered the conversation's question, so a follow-up about
             # it is answered from it, unless it names something the article never mentions.
             if found.ids and _mentioned(content_words(question), found.sentences):
                 return self._rank(question, found, abstain=False)
-        found = self.candidates(question, article_id, history)
+        found = self.candidates(question, article_id, history, articles=articles)
         return self._rank(question, found, abstain=None)
 
     def _rank(self, question: str, found: Candidates, abstain: bool | None) -> Ranked:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from index.articles import (
@@ -17,17 +19,28 @@ from index.articles import (
 )
 from index.errors import ArticleNotFoundError
 from index.store import ArticleInfo, IngestReport, NewsIndex, Progress, Sentence, Stats
-from qa.conversations import Conversation, Conversations, check_id
-from qa.errors import InvalidQuestionError
-from qa.models import Answer, AnswerSet, Context
-from qa.retrieval import Retriever
+from qa.conversations import (
+    ISSUED_ONLY,
+    MAX_CONVERSATIONS,
+    Conversation,
+    Conversations,
+    Owner,
+    check_id,
+)
+from qa.errors import ConversationNotFoundError, InvalidQuestionError, is_disk_full
+from qa.filters import Filters
+from qa.models import Answer, AnswerSet, Context, OtherSource
+from qa.retrieval import Ranked, Retriever
 
 MAX_QUESTION_CHARS = 500
 MAX_K = 20
 DEFAULT_K = 3
+NO_SUCH_CONVERSATION = "no such conversation (it may have expired); start a new one"
 # "More answers" stops where the ranker's calibrated probability that a sentence answers the
-# question falls below this.
+# question falls below this (chosen, not fitted).
 MORE_MIN_PROBABILITY = 0.05
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +70,17 @@ class QAService:
         conversation_idle_seconds: float = 86400.0,
         max_question_chars: int = MAX_QUESTION_CHARS,
         max_k: int = MAX_K,
+        max_conversations: int = MAX_CONVERSATIONS,
         max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
+        other_sources: Callable[[Sequence[str]], Mapping[str, list[OtherSource]]] | None = None,
     ) -> None:
         self.index = index
+        # other outlets' copies of a story (qa.web), shown with its answers
+        self.other_sources = other_sources
         self.retriever = retriever or Retriever(index)
-        self.conversations = Conversations(lambda: index.connection, conversation_idle_seconds)
+        self.conversations = Conversations(
+            lambda: index.connection, conversation_idle_seconds, max_conversations
+        )
         self.max_question_chars = max_question_chars
         self.max_k = max_k
         self.max_article_bytes = max_article_bytes
@@ -69,6 +88,11 @@ class QAService:
     # ---- questions ----------------------------------------------------------------------
 
     def _check(self, question: str, k: int) -> str:
+        if not _is_text(question):
+            raise InvalidQuestionError(
+                "the question contains a character that is not text (a lone UTF-16 surrogate "
+                "such as \\ud800); send plain UTF-8 text"
+            )
         question = " ".join(question.split())
         if not question:
             raise InvalidQuestionError("the question is empty")
@@ -90,50 +114,113 @@ class QAService:
         conversation_id: str | None = None,
         start_conversation: bool = False,
         include_closest: bool = False,
+        owner: Owner = Owner.LOCAL,
+        source: str | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
     ) -> AnswerSet:
         """The best k sentences for a question, or an abstention.
 
-        With a conversation id the question is a follow-up in that conversation; with
-        start_conversation and no id, a new conversation is started and its id returned.
+        With a conversation id the question is a follow-up in that conversation of this owner
+        (for owners in ISSUED_ONLY it must be one the service started, else
+        ConversationNotFoundError); with start_conversation and no id, a new conversation is
+        started and its id returned. Without either, nothing is stored. `source`, `since` and
+        `until` limit the articles searched (decided before the search, not after it).
         """
         question = self._check(question, k)
-        if conversation_id is not None:
-            check_id(conversation_id)
-        elif start_conversation:
-            conversation_id = self.conversations.new_id()
+        filters = Filters.of(source, since, until)
         history: Conversation | None = None
         if conversation_id is not None:
-            history = self.conversations.load(conversation_id)
-            if article_id is None:
-                article_id = history.focus_article
-        if article_id is not None and not self.index.has_article(article_id):
-            raise ArticleNotFoundError(f"no article with id {article_id!r}")
-        ranked = self.retriever.rank(question, article_id, history)
+            history = self._find(conversation_id, owner)
+        elif start_conversation:
+            history = Conversation(self.conversations.new_id())
+        if history is not None and article_id is None:
+            article_id = history.focus_article
+        self._check_article(article_id)
+        scope = self._scope(filters)
+        if scope is not None and (
+            not scope or (article_id is not None and article_id not in scope)
+        ):
+            ranked = Ranked([], [], abstain=True)
+        else:
+            ranked = self._newer_first(
+                self.retriever.rank(question, article_id, history, articles=scope)
+            )
         show = not ranked.abstain or include_closest
         answers = self._answers(ranked.ids[:k], ranked.scores[:k]) if show else []
-        if conversation_id is not None:
-            self.conversations.record(
-                conversation_id,
-                question,
-                article_id,
-                ranked.ids,
-                ranked.scores,
-                len(answers),
-                abstained=ranked.abstain,
-            )
+        kept: str | None = None
+        if history is not None and self._save_turn(
+            history.id,
+            question,
+            article_id,
+            ranked.ids,
+            ranked.scores,
+            len(answers),
+            owner,
+            abstained=ranked.abstain,
+        ):
+            kept = history.id
+        elif history is not None and conversation_id is not None:
+            kept = conversation_id  # an existing one that missed this turn is still there
         return AnswerSet(
             question=question,
-            conversation_id=conversation_id,
+            conversation_id=kept,
             abstained=ranked.abstain,
             answers=answers,
         )
 
+    def _check_article(self, article_id: str | None) -> None:
+        """ArticleNotFoundError unless the article exists (an id that is not text cannot)."""
+        if article_id is not None and not (
+            _is_text(article_id) and self.index.has_article(article_id)
+        ):
+            raise ArticleNotFoundError(f"no article with id {article_id!r}")
+
+    def _find(self, conversation_id: str, owner: Owner) -> Conversation:
+        """The owner's conversation; unknown ids are new ones unless the owner only gets ids
+        the service issued."""
+        found = self.conversations.find(check_id(conversation_id), owner)
+        if found is not None:
+            return found
+        if owner in ISSUED_ONLY:
+            raise ConversationNotFoundError(NO_SUCH_CONVERSATION)
+        return Conversation(conversation_id)
+
+    def _save_turn(
+        self,
+        conversation_id: str,
+        question: str,
+        article_id: str | None,
+        ranked: list[int],
+        scores: list[float],
+        shown: int,
+        owner: Owner,
+        *,
+        abstained: bool = False,
+    ) -> bool:
+        """Store a turn; on a full disk the answer still goes out and the turn is only logged."""
+        try:
+            self.conversations.record(
+                conversation_id, question, article_id, ranked, scores, shown, owner, abstained
+            )
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            log.warning("disk full: conversation turn not saved (%s)", exc)
+            return False
+        return True
+
     def more(
-        self, conversation_id: str, k: int = DEFAULT_K, *, include_closest: bool = False
+        self,
+        conversation_id: str,
+        k: int = DEFAULT_K,
+        *,
+        owner: Owner = Owner.LOCAL,
+        include_closest: bool = False,
     ) -> AnswerSet:
         """The next k answers to the conversation's last question, or an abstention when
         nothing answered it or nothing more does (the next closest sentences on request)."""
-        conversation = self.conversations.load(check_id(conversation_id))
+        conversation = self._find(conversation_id, owner)
         last = conversation.last
         if last is None:
             raise InvalidQuestionError("there is no earlier question in this conversation")
@@ -151,7 +238,12 @@ class QAService:
         if not abstained:
             ids, scores = ids[:answering], scores[:answering]
         answers = self._answers(ids, scores)
-        self.conversations.mark_shown(conversation_id, last.turn, last.shown + len(ids))
+        try:
+            self.conversations.mark_shown(conversation_id, last.turn, last.shown + len(ids), owner)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            log.warning("disk full: answers shown not saved (%s)", exc)
         return AnswerSet(
             question=last.question,
             conversation_id=conversation_id,
@@ -159,25 +251,68 @@ class QAService:
             answers=answers,
         )
 
+    def _scope(self, filters: Filters) -> list[str] | None:
+        """The ids of the articles the filters admit; None when nothing is filtered."""
+        if not filters.active:
+            return None
+        return self.index.filter_articles(
+            source=filters.source,
+            since=None if filters.since is None else filters.since.timestamp(),
+            until=None if filters.until is None else filters.until.timestamp(),
+        )
+
+    def _newer_first(self, ranked: Ranked) -> Ranked:
+        """The same sentence in stories of different days matches them equally; the ranker's
+        rank features still order such twins arbitrarily, so the newest story takes the best
+        place among them."""
+        if len(ranked.ids) < 2:
+            return ranked
+        found = self.index.sentences(ranked.ids)
+        places: dict[str, list[int]] = {}
+        for place, sentence_id in enumerate(ranked.ids):
+            if sentence_id in found:
+                text = " ".join(found[sentence_id].text.lower().split())
+                places.setdefault(text, []).append(place)
+        ids = list(ranked.ids)
+        for group in places.values():
+            if len(group) > 1:
+                # ISO 8601 UTC strings order as their instants; undated ones go last
+                members = sorted(
+                    (ranked.ids[p] for p in group),
+                    key=lambda i: found[i].published_at or "",
+                    reverse=True,
+                )
+                for place, sentence_id in zip(group, members, strict=True):
+                    ids[place] = sentence_id
+        return Ranked(ids, ranked.scores, ranked.abstain)
+
     def _answers(self, ids: Sequence[int], scores: Sequence[float]) -> list[Answer]:
         found = self.index.sentences(ids)
+        others: Mapping[str, list[OtherSource]] = {}
+        if self.other_sources is not None and found:
+            others = self.other_sources([s.article_id for s in found.values()])
         return [
-            _answer(found[i], score) for i, score in zip(ids, scores, strict=True) if i in found
+            _answer(found[i], score, others.get(found[i].article_id, []))
+            for i, score in zip(ids, scores, strict=True)
+            if i in found
         ]
 
-    def reset(self, conversation_id: str) -> None:
+    def reset(self, conversation_id: str, *, owner: Owner = Owner.LOCAL) -> None:
         """Forget a conversation."""
-        self.conversations.reset(check_id(conversation_id))
+        self._find(conversation_id, owner)
+        self.conversations.reset(conversation_id, owner)
 
-    def focus(self, conversation_id: str, article_id: str | None) -> None:
+    def focus(
+        self, conversation_id: str, article_id: str | None, *, owner: Owner = Owner.LOCAL
+    ) -> None:
         """Keep a conversation on one article (None: on everything)."""
-        if article_id is not None and not self.index.has_article(article_id):
-            raise ArticleNotFoundError(f"no article with id {article_id!r}")
-        self.conversations.set_focus(check_id(conversation_id), article_id)
+        self._find(conversation_id, owner)
+        self._check_article(article_id)
+        self.conversations.set_focus(conversation_id, article_id, owner)
 
-    def conversation(self, conversation_id: str) -> Conversation:
+    def conversation(self, conversation_id: str, *, owner: Owner = Owner.LOCAL) -> Conversation:
         """A conversation's focus and latest turns."""
-        return self.conversations.load(check_id(conversation_id))
+        return self._find(conversation_id, owner)
 
     def context(self, sentence_id: int) -> Sentence:
         """A sentence with its neighbours."""
@@ -247,7 +382,17 @@ class QAService:
         return self.index.article(article_id)
 
 
-def _answer(sentence: Sentence, score: float) -> Answer:
+def _is_text(value: str) -> bool:
+    """False for strings holding lone surrogates (JSON's "\\ud800"), which no encoder,
+    tokenizer or database takes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _answer(sentence: Sentence, score: float, also_in: list[OtherSource]) -> Answer:
     return Answer(
         article_id=sentence.article_id,
         title=sentence.title,
@@ -260,4 +405,5 @@ def _answer(sentence: Sentence, score: float) -> Answer:
         end=sentence.end,
         score=round(score, 4),
         context=Context(before=sentence.before, after=sentence.after),
+        also_in=also_in,
     )

@@ -128,7 +128,9 @@ def test_ask_with_the_real_model_quotes_budapest_first(samples_client: TestClien
 
 @pytest.mark.model
 def test_ask_with_the_real_model_and_a_follow_up(samples_client: TestClient) -> None:
-    response = samples_client.post("/ask", json={"question": "where will they meet?", "k": 5})
+    response = samples_client.post(
+        "/ask", json={"question": "where will they meet?", "k": 5, "start_conversation": True}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["conversation_id"]
@@ -146,7 +148,8 @@ def test_ask_with_the_real_model_and_a_follow_up(samples_client: TestClient) -> 
 
 
 def test_ask_starts_a_conversation_and_follow_ups_keep_it(client: TestClient) -> None:
-    first = client.post("/ask", json={"question": "where will Trump meet Putin?", "k": 2})
+    asked = {"question": "where will Trump meet Putin?", "k": 2, "start_conversation": True}
+    first = client.post("/ask", json=asked)
     assert first.status_code == 200
     body = first.json()
     conversation = body["conversation_id"]
@@ -208,7 +211,9 @@ def test_malformed_json_is_a_client_error(client: TestClient) -> None:
 
 
 def test_more_answers_then_none_left(client: TestClient) -> None:
-    first = client.post("/ask", json={"question": "the city budget", "k": 1}).json()
+    first = client.post(
+        "/ask", json={"question": "the city budget", "k": 1, "start_conversation": True}
+    ).json()
     conversation = first["conversation_id"]
     shown = {(a["article_id"], a["start"]) for a in first["answers"]}
     more = client.post(f"/conversations/{conversation}/more", json={"k": 2})
@@ -221,14 +226,16 @@ def test_more_answers_then_none_left(client: TestClient) -> None:
     assert last.json()["answers"] == []
 
 
-def test_more_without_a_question_is_422(client: TestClient) -> None:
+def test_more_on_an_unknown_conversation_is_404(client: TestClient) -> None:
     response = client.post("/conversations/never-asked/more", json={})
-    assert response.status_code == 422
-    assert "no earlier question" in response.json()["detail"][0]["msg"]
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("no such conversation")
 
 
 def test_focus_keeps_a_conversation_on_one_article(client: TestClient) -> None:
-    conversation = client.post("/ask", json={"question": "who met?"}).json()["conversation_id"]
+    conversation = client.post(
+        "/ask", json={"question": "who met?", "start_conversation": True}
+    ).json()["conversation_id"]
     focused = client.put(f"/conversations/{conversation}/focus", json={"article_id": "storm"})
     assert focused.status_code == 200
     assert focused.json() == {"conversation_id": conversation, "article_id": "storm"}
@@ -249,9 +256,9 @@ def test_conversations_survive_a_restart(data_dir: Path, fake_encoder: FakeEncod
     service = _service(data_dir, fake_encoder)
     service.ingest([article_from_record(ARTICLES[0])])
     with TestClient(create_app(_settings(data_dir), service)) as client:
-        conversation = client.post("/ask", json={"question": "Budapest summit", "k": 1}).json()[
-            "conversation_id"
-        ]
+        conversation = client.post(
+            "/ask", json={"question": "Budapest summit", "k": 1, "start_conversation": True}
+        ).json()["conversation_id"]
     restarted = _service(data_dir, fake_encoder)
     with TestClient(create_app(_settings(data_dir), restarted)) as client:
         more = client.post(f"/conversations/{conversation}/more", json={"k": 1})
@@ -263,10 +270,12 @@ def test_idle_conversations_expire(data_dir: Path, fake_encoder: FakeEncoder) ->
     service = _service(data_dir, fake_encoder, conversation_idle_seconds=0.05)
     service.ingest([article_from_record(ARTICLES[0])])
     with TestClient(create_app(_settings(data_dir), service)) as client:
-        conversation = client.post("/ask", json={"question": "Budapest"}).json()["conversation_id"]
+        conversation = client.post(
+            "/ask", json={"question": "Budapest", "start_conversation": True}
+        ).json()["conversation_id"]
         threading.Event().wait(0.1)
         expired = client.post(f"/conversations/{conversation}/more", json={})
-        assert expired.status_code == 422
+        assert expired.status_code == 404
 
 
 # ---- articles -------------------------------------------------------------------------------
@@ -377,12 +386,10 @@ def test_upload_jsonl_reports_bad_lines(client: TestClient) -> None:
     assert "invalid JSON" in report["skipped"][0]["reason"]
 
 
-def test_upload_of_another_kind_of_file_is_skipped_with_the_reason(client: TestClient) -> None:
-    report = client.post(
-        "/articles", files={"file": ("scan.pdf", b"%PDF-1.4")}, headers=AUTH
-    ).json()
-    assert report["added"] == []
-    assert "unsupported file type .pdf" in report["skipped"][0]["reason"]
+def test_upload_of_another_kind_of_file_is_415_with_the_reason(client: TestClient) -> None:
+    response = client.post("/articles", files={"file": ("scan.pdf", b"%PDF-1.4")}, headers=AUTH)
+    assert response.status_code == 415
+    assert response.json()["detail"].startswith("unsupported file type .pdf")
 
 
 def test_upload_without_a_file_is_422(client: TestClient) -> None:

@@ -48,7 +48,7 @@ def test_ask_json_is_the_answer_object(data_dir: Path) -> None:
     top = answer_set["answers"][0]
     assert set(top) == {
         "article_id", "title", "source", "url", "published", "published_at", "sentence",
-        "start", "end", "score", "context",
+        "start", "end", "score", "context", "also_in",
     }  # fmt: skip
     stored = NewsIndex(data_dir).article(top["article_id"])[0]
     assert stored.text[top["start"] : top["end"]] == top["sentence"]

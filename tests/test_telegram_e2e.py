@@ -12,11 +12,13 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ import pytest
 
 from index.embedding import Encoder
 from index.store import NewsIndex
+from qa.conversations import Owner
 from qa.service import QAService
 from tests.conftest import REPO
 from tests.telegram_fakes import check_telegram_html, visible_text
@@ -41,11 +44,11 @@ STRING_FIELDS = frozenset({"text", "callback_query_id"})
 class FakeTelegram:
     """A Bot API server that records every call and hands out queued updates by getUpdates."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0, first_update: int = 1) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.bad_paths: list[str] = []
         self._updates: list[dict[str, Any]] = []
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(first_update)
         self._messages = itertools.count(5000)
         self._changed = threading.Condition()
         fake = self
@@ -77,7 +80,7 @@ class FakeTelegram:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
 
@@ -170,9 +173,10 @@ def _maybe_json(value: str) -> Any:
         return value
 
 
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
+@contextmanager
+def serving(port: int = 0, first_update: int = 1) -> Iterator[FakeTelegram]:
+    """A fake Bot API on a loopback port (any free one by default), stopped afterwards."""
+    fake = FakeTelegram(port, first_update)
     thread = threading.Thread(target=fake.server.serve_forever, kwargs={"poll_interval": 0.1})
     thread.start()
     try:
@@ -181,6 +185,12 @@ def fake_telegram() -> Iterator[FakeTelegram]:
         fake.server.shutdown()
         fake.server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def fake_telegram() -> Iterator[FakeTelegram]:
+    with serving() as fake:
+        yield fake
 
 
 def _command() -> list[str]:
@@ -261,7 +271,7 @@ def test_the_bot_process_answers_follow_ups_and_stops_on_sigterm(
 
     # both questions are turns of the chat's one conversation, persisted beside the index
     service = QAService(NewsIndex(data_dir, encoder))
-    conversation = service.conversation(f"telegram-{CHAT}")
+    conversation = service.conversation(f"telegram-{CHAT}", owner=Owner.TELEGRAM)
     assert [t.question for t in conversation.turns] == [
         "What did Trump and Putin agree on?",
         "where will they meet?",
@@ -290,3 +300,73 @@ def _button_for(payload: dict[str, Any], words: str) -> str:
         if words in text[start : end if end >= 0 else None]:
             return str(button["callback_data"])
     raise AssertionError(f"no answer quotes {words!r}")
+
+
+# The bot over a fake encoder: what is tested here is start-up, not answers.
+_BOT_WITH_A_FAKE_ENCODER = """
+from bots.settings import get_settings
+from bots.telegram.app import run_bot
+from index.store import NewsIndex
+from qa.service import QAService
+from tests.fakes import FakeEncoder
+
+settings = get_settings()
+run_bot(settings, QAService(NewsIndex(settings.data_dir, FakeEncoder())))
+"""
+_ATTEMPT = re.compile(r"WARNING .*cannot reach the Telegram Bot API \(attempt (\d+)\): (.+)")
+
+
+@pytest.mark.timeout(120)
+def test_an_unreachable_bot_api_is_retried_with_one_line_per_attempt(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on, for now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and "TELEGRAM" not in k}
+    env.update(
+        PYTHONPATH=str(REPO),
+        NEWSQA_DATA_DIR=str(tmp_path / "bot-data"),
+        NO_PROXY="127.0.0.1,localhost",
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}/bot",
+    )
+    err_path = tmp_path / "bot.err"
+    with err_path.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _BOT_WITH_A_FAKE_ENCODER],
+            env=env,
+            stdout=err,
+            stderr=err,
+            cwd=tmp_path,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_ATTEMPT.findall(err_path.read_text())) < 2:
+            assert process.poll() is None, err_path.read_text()
+            assert time.monotonic() < deadline, "no second attempt: " + err_path.read_text()
+            time.sleep(0.1)
+        with serving(port) as fake:  # the Bot API comes back
+            fake.wait_for(lambda: "getUpdates" in fake.methods(), 60, "the bot to start polling")
+            fake.say("where will they meet?")
+            fake.wait_for(lambda: len(fake.sent()) == 1, 30, "an answer")
+        # ... goes away while the bot polls, and comes back again
+        while "while polling" not in err_path.read_text():
+            assert process.poll() is None, err_path.read_text()
+            assert time.monotonic() < deadline, "the lost Bot API was not logged"
+            time.sleep(0.1)
+        with serving(port, first_update=100) as fake:  # the same server, later updates
+            fake.say("and when?")
+            fake.wait_for(lambda: len(fake.sent()) == 1, 60, "an answer after the outage")
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    logs = err_path.read_text()
+    attempts = _ATTEMPT.findall(logs)
+    assert [int(n) for n, _ in attempts] == list(range(1, len(attempts) + 1))
+    assert all(reason.endswith("trying again with backoff") for _, reason in attempts)
+    assert "Traceback" not in logs
+    assert f"after {len(attempts)} failed attempts" in logs
+    assert re.search(r"WARNING .*cannot reach the Telegram Bot API while polling: .+", logs)
+    assert TOKEN not in logs and TOKEN.split(":")[1] not in logs

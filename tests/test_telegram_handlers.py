@@ -21,6 +21,7 @@ from bots.telegram.app import COMMANDS, BotApplication, build_application
 from bots.telegram.ratelimit import RateLimiter
 from index.articles import Article
 from index.store import NewsIndex
+from qa.conversations import Owner
 from qa.service import QAService
 from tests.fakes import FakeEncoder
 from tests.telegram_fakes import (
@@ -134,7 +135,7 @@ def test_a_question_with_markup_in_it_is_answered_with_valid_html(
     check_telegram_html(api.sent()[0]["text"])
     assert api.methods() == ["getMe", "sendChatAction", "sendMessage"]
     # the engine recorded the question in this chat's conversation
-    turns = service.conversation("telegram-501").turns
+    turns = service.conversation("telegram-501", owner=Owner.TELEGRAM).turns
     assert [t.question for t in turns] == [" ".join(QUESTION.split())]
 
 
@@ -214,7 +215,7 @@ def test_more_context_article_and_reset(make_bot: Factory, service: QAService) -
     )
     assert reset == message("Forgotten. Ask me something new.")
     assert nothing == message("Ask me a question first.")
-    assert service.conversation("telegram-501").turns == []
+    assert service.conversation("telegram-501", owner=Owner.TELEGRAM).turns == []
 
 
 def test_article_focus_keeps_answers_in_one_article_until_off(
@@ -437,8 +438,7 @@ def test_admin_jsonl_upload_reports_skipped_lines(make_bot: Factory) -> None:
 
 
 def test_the_rate_limit_trips_politely_once_then_recovers(make_bot: Factory) -> None:
-    now = [0.0]
-    limiter = RateLimiter(limit=2, window=60.0, clock=lambda: now[0])
+    limiter = RateLimiter(limit=2, window=2.0)
     api, app = make_bot(limiter=limiter)
 
     async def scenario() -> None:
@@ -447,14 +447,14 @@ def test_the_rate_limit_trips_politely_once_then_recovers(make_bot: Factory) -> 
                 await app.process_update(Update.de_json(message_update(text), app.bot))
             # another chat is not affected
             await app.process_update(Update.de_json(message_update("heavy rain?", 502), app.bot))
-            now[0] = 61.0
+            await asyncio.sleep(2.05)
             await app.process_update(Update.de_json(message_update("/reset"), app.bot))
 
     run(scenario())
     sent = api.sent()
     assert [m["chat_id"] for m in sent] == [501, 501, 501, 502, 501]
     assert sent[2] == message(
-        "You are asking faster than I can read. Please wait 60 seconds and ask again."
+        "You are asking faster than I can read. Please wait 2 seconds and ask again."
     )
     assert sent[4] == message("Forgotten. Ask me something new.")
 

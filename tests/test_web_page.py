@@ -17,6 +17,7 @@ import pytest
 
 from bots.api.app import create_app
 from bots.settings import Settings
+from qa.conversations import Owner
 from qa.service import QAService
 from tests.api_support import KEY, live_server
 
@@ -99,6 +100,7 @@ def test_ask_see_the_quote_highlighted_and_follow_up(
 
     first = _ask(page, "where will they meet?")
     assert "conversation_id" not in first["sent"]
+    assert first["sent"]["start_conversation"] is True
     conversation = first["conversation_id"]
     highlighted = page.locator(".answer mark", has_text="Budapest").first
     highlighted.wait_for()
@@ -171,5 +173,35 @@ def test_a_question_asked_while_the_model_loads_is_answered_once_it_has(
     highlighted = page.locator(".answer mark", has_text="Budapest").first
     highlighted.wait_for(timeout=10_000)
     assert loading["left"] == 0
+    assert page.locator(".error").count() == 0
+    assert not errors
+
+
+def test_a_follow_up_after_the_conversation_expired_starts_a_new_one(
+    browser: Any, base_url: str, samples_service: QAService
+) -> None:
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(base_url + "/")
+    page.wait_for_selector("#stats:has-text('articles')")
+    first = _ask(page, "where will they meet?")
+    assert first["sent"]["start_conversation"] is True
+    # the server forgets it (as after NEWSQA_CONVERSATION_IDLE_SECONDS)
+    samples_service.conversations.reset(first["conversation_id"], Owner.API)
+    asked: list[tuple[int, dict[str, Any]]] = []
+    page.on(
+        "response",
+        lambda r: (
+            asked.append((r.status, json.loads(r.request.post_data or "{}")))
+            if r.url.endswith("/ask")
+            else None
+        ),
+    )
+    page.get_by_label("Your question").fill("when was the last summit?")
+    page.get_by_role("button", name="Ask", exact=True).click()
+    page.locator(".turn").nth(1).locator(".answer").first.wait_for()
+    assert [status for status, _ in asked] == [404, 200]
+    assert asked[1][1]["start_conversation"] is True
     assert page.locator(".error").count() == 0
     assert not errors

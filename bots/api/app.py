@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,9 +16,14 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bots.api import deps, edge
 from bots.api.auth import admin_key
 from bots.api.deps import ApiState, NotReadyError, ServiceLoader, UnauthorizedError
+from bots.api.disk import DiskFullError
+from bots.api.feeds import router as feeds_router
+from bots.api.feeds import start_watching
 from bots.api.jobs import JobNotFoundError, Jobs
+from bots.api.ratelimit import RateLimitedError
 from bots.api.routes import STATIC, UnsupportedMediaError, UploadTooLargeError, router
 from bots.api.schemas import Problem
 from bots.settings import Settings, get_settings
@@ -30,7 +35,9 @@ from index.errors import (
     ModelMismatchError,
     NewsqaError,
 )
-from qa.errors import InvalidQuestionError
+from index.web.fetch import FetchError
+from index.web.state import FeedNotFoundError
+from qa.errors import ConversationNotFoundError, InvalidQuestionError, is_disk_full
 from qa.service import QAService
 
 log = logging.getLogger(__name__)
@@ -46,23 +53,28 @@ def _load(settings: Settings) -> QAService:
 
 
 def _problem(status: int, detail: str) -> JSONResponse:
-    return JSONResponse(Problem(detail=detail).model_dump(), status_code=status)
+    return edge.problem(status, Problem(detail=detail).detail)
 
 
 def _validation(loc: tuple[str, ...], message: str, kind: str) -> JSONResponse:
     """Domain validation errors use FastAPI's 422 shape, so clients parse one kind of 422."""
-    return JSONResponse({"detail": [{"loc": loc, "msg": message, "type": kind}]}, status_code=422)
+    return edge.SafeJSONResponse(
+        {"detail": [{"loc": loc, "msg": message, "type": kind}]}, status_code=422
+    )
 
 
 _STATUS: list[tuple[type[Exception], int]] = [
     (ArticleNotFoundError, 404),
+    (ConversationNotFoundError, 404),
     (JobNotFoundError, 404),
+    (FeedNotFoundError, 404),
     (IndexBusyError, 409),
     (UploadTooLargeError, 413),
     (UnsupportedMediaError, 415),
     (ModelMismatchError, 503),
     (IndexCorruptError, 503),
     (NotReadyError, 503),
+    (DiskFullError, 507),
 ]
 
 
@@ -76,14 +88,22 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         return _validation(("body",), str(exc), "invalid_question")
     if isinstance(exc, InvalidArticleError):
         return _validation(("body",), str(exc), "invalid_article")
+    if isinstance(exc, FetchError):
+        return _validation(("body", "url"), str(exc), "invalid_url")
     if isinstance(exc, JobNotFoundError):
         return _problem(404, f"no job with id {exc}")
+    if isinstance(exc, RateLimitedError):
+        response = _problem(429, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     for kind, status in _STATUS:
         if isinstance(exc, kind):
             response = _problem(status, str(exc))
             if isinstance(exc, NotReadyError) and exc.retry_after is not None:
                 response.headers["Retry-After"] = str(exc.retry_after)
             return response
+    if is_disk_full(exc):
+        return _problem(507, f"disk full: nothing can be written now ({exc})")
     log.error("unmapped engine error on %s: %s", request.url.path, exc)
     return _problem(400, str(exc))
 
@@ -160,23 +180,44 @@ def create_app(
     """The app. With a service, that one is served; otherwise the lifespan loads the configured
     model and index in the background (readyz says 503 until then)."""
     settings = settings or get_settings()
-    state = ApiState(settings=settings, key=admin_key(settings), jobs=Jobs(settings.jobs_kept))
+    try:
+        key = admin_key(settings)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        # Start anyway and answer questions; the key is made on the first write that has room.
+        log.warning("disk full: the generated admin key cannot be saved yet (%s)", exc)
+        key = None
+    state = ApiState(settings=settings, key=key, jobs=Jobs(settings.jobs_kept))
     load = loader or _load
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[Any]] = []
+        stoppers: list[Callable[[], None]] = []
 
-        async def start() -> None:
+        async def attempt() -> QAService | None:
             try:
                 ready = service if service is not None else await asyncio.to_thread(load, settings)
                 # Read the vectors now, not on the first question.
                 await asyncio.to_thread(ready.index.load)
             except Exception as exc:
+                if is_disk_full(exc):
+                    # Freeing space is enough: the load is tried again, no restart needed.
+                    log.warning("disk full: cannot load from %s (%s)", settings.data_dir, exc)
+                    state.load_error = f"disk full: cannot load from {settings.data_dir}"
+                    state.load_retrying = True
+                    return None
                 log.exception("loading the model and index failed")
                 state.load_error = f"loading failed: {exc}"
-                return
+                state.load_retrying = False
+                return None
+            return ready
+
+        def serve(ready: QAService) -> None:
+            state.load_error, state.load_retrying = None, False
             state.service = ready
+            stoppers.append(start_watching(app.state, settings, ready))
             tasks.append(
                 asyncio.create_task(
                     _expire_conversations(
@@ -186,8 +227,23 @@ def create_app(
             )
             log.info("ready: %s", ready.index.data_dir)
 
+        async def keep_trying(ready: QAService | None) -> None:
+            while ready is None and state.load_retrying:
+                await asyncio.sleep(deps.LOAD_RETRY_SECONDS)
+                ready = await attempt()
+            if ready is not None:
+                serve(ready)
+
+        async def start() -> None:
+            await keep_trying(await attempt())
+
         if service is not None:
-            await start()
+            # A given service is loaded at once, so tests and callers get a ready app.
+            ready = await attempt()
+            if ready is not None:
+                serve(ready)
+            elif state.load_retrying:
+                tasks.append(asyncio.create_task(keep_trying(None)))
         else:
             tasks.append(asyncio.create_task(start()))
         try:
@@ -199,12 +255,15 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(state.jobs.wait, 60.0)
+            for halt in stoppers:
+                await asyncio.to_thread(halt)
 
     app = FastAPI(
         title="newsqa",
         version="0.1.0",
         summary="Questions answered with sentences quoted from news articles.",
         lifespan=lifespan,
+        default_response_class=edge.SafeJSONResponse,
         responses={
             400: {"model": Problem, "description": "The body is not valid JSON."},
             413: {"model": Problem, "description": "The request body is too large."},
@@ -212,7 +271,9 @@ def create_app(
     )
     app.state.api = state
     app.include_router(router)
+    app.include_router(feeds_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    edge.install(app)
     app.add_exception_handler(NewsqaError, _domain_error)
     for kind in (
         NotReadyError,
@@ -220,6 +281,8 @@ def create_app(
         JobNotFoundError,
         UploadTooLargeError,
         UnsupportedMediaError,
+        RateLimitedError,
+        DiskFullError,
     ):
         app.add_exception_handler(kind, _domain_error)
     Instrumentator(

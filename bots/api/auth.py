@@ -28,8 +28,13 @@ def admin_key(settings: Settings) -> SecretStr:
     except FileExistsError:
         return _stored(path)
     key = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key + "\n")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(key + "\n")
+    except OSError:
+        # An empty key file would stop every later start; without one, the next try makes a key.
+        path.unlink(missing_ok=True)
+        raise
     log.warning(
         "NEWSQA_ADMIN_KEY is not set; generated an admin key for writes in %s (owner-only)", path
     )

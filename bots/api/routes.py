@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -16,7 +16,9 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from bots.api.deps import Admin, Service, State
+from bots.api.deps import Admin, Limited, Service, State, Writable
+from bots.api.disk import write_problem
+from bots.api.feeds import UrlIn, ingest_url_body, is_url_body
 from bots.api.jobs import Job
 from bots.api.metrics import CONTENT_TYPE
 from bots.api.schemas import (
@@ -38,9 +40,10 @@ from bots.api.schemas import (
     SkippedOut,
     StatsOut,
 )
-from index.articles import Article, Skipped, article_from_record
+from index.articles import SUFFIXES, Article, Skipped, article_from_record
 from index.errors import InvalidArticleError
 from index.store import Stats
+from qa.conversations import Owner
 from qa.models import AnswerSet
 from qa.service import IngestOutcome
 
@@ -57,8 +60,29 @@ def _problem(description: str) -> dict[str, Any]:
 
 NOT_READY: Responses = {503: _problem("The model and index are still loading.")}
 NOT_FOUND: Responses = {404: _problem("No such article.")}
+NO_CONVERSATION: Responses = {
+    404: _problem("No such conversation (never started here, forgotten or expired).")
+}
+ASK_NOT_FOUND: Responses = {404: _problem("No such article, or no such conversation.")}
+FOCUS_NOT_FOUND: Responses = {404: _problem("No such conversation, or no such article.")}
 INVALID: Responses = {422: {"description": "The request is invalid (see `detail`)."}}
-WRITE: Responses = {401: _problem("Missing or wrong X-API-Key."), **NOT_READY}
+WRITE: Responses = {
+    401: _problem("Missing or wrong X-API-Key."),
+    **NOT_READY,
+    507: _problem("The disk is full: nothing can be written until space is freed."),
+}
+LIMITED: Responses = {
+    429: {
+        "model": Problem,
+        "description": "Too many requests from this address (NEWSQA_RATE_LIMIT).",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until a request from this address is accepted again.",
+                "schema": {"type": "integer"},
+            }
+        },
+    }
+}
 
 router = APIRouter()
 _article_list: TypeAdapter[list[ArticleIn]] = TypeAdapter(list[ArticleIn])
@@ -71,13 +95,15 @@ _article_list: TypeAdapter[list[ArticleIn]] = TypeAdapter(list[ArticleIn])
     "/ask",
     response_model=AnswerSet,
     tags=["questions"],
-    responses={**NOT_FOUND, **INVALID, **NOT_READY},
+    dependencies=[Limited],
+    responses={**LIMITED, **ASK_NOT_FOUND, **INVALID, **NOT_READY},
 )
 async def ask(body: AskRequest, service: Service, state: State) -> AnswerSet:
     """The best sentences for a question, quoted, or an abstention.
 
-    Without `conversation_id` a new conversation is started and its id returned; send it back
-    with follow-ups. Conversations expire after an idle time.
+    Nothing is stored unless `start_conversation` is true: then the answer carries a new
+    `conversation_id`; send it back with follow-ups. Only ids this API gave out are accepted;
+    conversations expire after an idle time.
     """
     answer_set = await run_in_threadpool(
         partial(
@@ -86,8 +112,12 @@ async def ask(body: AskRequest, service: Service, state: State) -> AnswerSet:
             k=body.k,
             article_id=body.article_id,
             conversation_id=body.conversation_id,
-            start_conversation=True,
+            start_conversation=body.start_conversation,
             include_closest=body.include_closest,
+            owner=Owner.API,
+            source=body.source,
+            since=body.since,
+            until=body.until,
         )
     )
     state.metrics.observe(answer_set)
@@ -101,22 +131,26 @@ ConversationId = Annotated[str, PathParam(pattern=CONVERSATION_ID_PATTERN)]
     "/conversations/{conversation_id}/more",
     response_model=AnswerSet,
     tags=["questions"],
-    responses={**INVALID, **NOT_READY},
+    dependencies=[Limited],
+    responses={**LIMITED, **NO_CONVERSATION, **INVALID, **NOT_READY},
 )
 async def more(conversation_id: ConversationId, body: MoreRequest, service: Service) -> AnswerSet:
     """The next answers to the conversation's last question (empty when there are no more)."""
-    return await run_in_threadpool(service.more, conversation_id, body.k)
+    return await run_in_threadpool(partial(service.more, conversation_id, body.k, owner=Owner.API))
 
 
 @router.put(
     "/conversations/{conversation_id}/focus",
     response_model=FocusOut,
     tags=["questions"],
-    responses={**NOT_FOUND, **INVALID, **NOT_READY},
+    dependencies=[Limited],
+    responses={**LIMITED, **FOCUS_NOT_FOUND, **INVALID, **NOT_READY},
 )
 async def focus(conversation_id: ConversationId, body: FocusRequest, service: Service) -> FocusOut:
     """Keep a conversation on one article, or (`null`) on every article again."""
-    await run_in_threadpool(service.focus, conversation_id, body.article_id)
+    await run_in_threadpool(
+        partial(service.focus, conversation_id, body.article_id, owner=Owner.API)
+    )
     return FocusOut(conversation_id=conversation_id, article_id=body.article_id)
 
 
@@ -124,11 +158,12 @@ async def focus(conversation_id: ConversationId, body: FocusRequest, service: Se
     "/conversations/{conversation_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["questions"],
-    responses={**INVALID, **NOT_READY},
+    dependencies=[Limited],
+    responses={**LIMITED, **NO_CONVERSATION, **INVALID, **NOT_READY},
 )
 async def forget(conversation_id: ConversationId, service: Service) -> Response:
     """Forget a conversation."""
-    await run_in_threadpool(service.reset, conversation_id)
+    await run_in_threadpool(partial(service.reset, conversation_id, owner=Owner.API))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -145,14 +180,24 @@ def _stats_out(stats: Stats) -> StatsOut:
     )
 
 
-@router.get("/stats", response_model=StatsOut, tags=["articles"], responses={**NOT_READY})
+@router.get(
+    "/stats",
+    response_model=StatsOut,
+    tags=["articles"],
+    dependencies=[Limited],
+    responses={**LIMITED, **NOT_READY},
+)
 async def stats(service: Service) -> StatsOut:
     """What the index holds."""
     return _stats_out(await run_in_threadpool(service.stats))
 
 
 @router.get(
-    "/articles", response_model=ArticlePage, tags=["articles"], responses={**INVALID, **NOT_READY}
+    "/articles",
+    response_model=ArticlePage,
+    tags=["articles"],
+    dependencies=[Limited],
+    responses={**LIMITED, **INVALID, **NOT_READY},
 )
 async def list_articles(
     service: Service,
@@ -173,7 +218,8 @@ async def list_articles(
     "/articles/{article_id:path}",
     response_model=ArticleDetail,
     tags=["articles"],
-    responses={**NOT_FOUND, **NOT_READY},
+    dependencies=[Limited],
+    responses={**LIMITED, **NOT_FOUND, **NOT_READY},
 )
 async def get_article(article_id: str, service: Service) -> ArticleDetail:
     """An article with its text and its sentences in reading order."""
@@ -204,6 +250,7 @@ _UPLOAD_SCHEMA = {
     "required": ["file"],
 }
 _ARTICLE_SCHEMA = ArticleIn.model_json_schema()
+_URL_SCHEMA = UrlIn.model_json_schema()
 _INGEST_BODY = {
     "requestBody": {
         "required": True,
@@ -213,6 +260,8 @@ _INGEST_BODY = {
                     "anyOf": [
                         _ARTICLE_SCHEMA,
                         {"type": "array", "items": _ARTICLE_SCHEMA, "title": "Articles"},
+                        _URL_SCHEMA,
+                        {"type": "array", "items": _URL_SCHEMA, "title": "Urls"},
                     ]
                 }
             },
@@ -240,10 +289,12 @@ def _records(parsed: ArticleIn | list[ArticleIn]) -> tuple[list[Article], list[S
     articles: list[Article] = []
     skipped: list[Skipped] = []
     for i, item in enumerate(items):
+        where = f"body[{i}]" if many else "body"
         try:
+            # refuses lone surrogates too, so a record that is not text is skipped with a reason
             articles.append(article_from_record(item.model_dump()))
         except InvalidArticleError as exc:
-            skipped.append(Skipped(f"body[{i}]" if many else "body", str(exc)))
+            skipped.append(Skipped(where, str(exc)))
     return articles, skipped
 
 
@@ -256,24 +307,36 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
         payload = await upload.read(limit + 1)
     if len(payload) > limit:
         raise UploadTooLargeError(f"the uploaded file is larger than the limit of {limit} bytes")
-    return upload.filename or "upload", payload
+    name = upload.filename or "upload"
+    suffix = PurePath(name).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UnsupportedMediaError(
+            f"unsupported file type {suffix or '(none)'}: upload a "
+            + ", ".join(sorted(SUFFIXES))
+            + " file"
+        )
+    return name, payload
 
 
 @router.post(
     "/articles",
     response_model=IngestOut,
     tags=["articles"],
-    dependencies=[Admin],
+    dependencies=[Admin, Writable],
     openapi_extra=_INGEST_BODY,
     responses={
         **WRITE,
         413: _problem("The body or the uploaded file is too large."),
-        415: _problem("The body is neither JSON nor a multipart upload."),
+        415: _problem(
+            "The body is neither JSON nor a multipart upload, or the file is of a type that is "
+            "not read (only .txt, .md, .json and .jsonl are)."
+        ),
         **INVALID,
     },
 )
 async def add_articles(request: Request, service: Service, state: State) -> IngestOut:
-    """Add articles: one or many as JSON, or an uploaded `.txt` or `.jsonl` file.
+    """Add articles: one or many as JSON, or an uploaded `.txt` or `.jsonl` file, or article
+    pages to fetch: `{"url": "https://..."}` (or a list of them).
 
     Unchanged articles are left alone and changed ones replaced; what could not be read is
     listed under `skipped` with the reason.
@@ -288,6 +351,13 @@ async def add_articles(request: Request, service: Service, state: State) -> Inge
             data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise _invalid(("body",), f"invalid JSON: {exc}", "json_invalid") from None
+        except RecursionError:
+            raise _invalid(
+                ("body",), "invalid JSON: nested too deeply to read", "json_invalid"
+            ) from None
+        if is_url_body(data):
+            outcome = await ingest_url_body(request, state, service, data)
+            return _ingest_out(outcome)
         try:
             # Validate as what it is, so errors name the list index or the field, not the union.
             parsed: ArticleIn | list[ArticleIn] = (
@@ -306,6 +376,10 @@ async def add_articles(request: Request, service: Service, state: State) -> Inge
         raise UnsupportedMediaError(
             "send application/json (an article or a list) or multipart/form-data with 'file'"
         )
+    return _ingest_out(outcome)
+
+
+def _ingest_out(outcome: IngestOutcome) -> IngestOut:
     return IngestOut(
         added=outcome.report.added,
         replaced=outcome.report.replaced,
@@ -319,7 +393,7 @@ async def add_articles(request: Request, service: Service, state: State) -> Inge
     "/articles/{article_id:path}",
     response_model=RemovedOut,
     tags=["articles"],
-    dependencies=[Admin],
+    dependencies=[Admin, Writable],
     responses={**WRITE, **NOT_FOUND},
 )
 async def remove_article(article_id: str, service: Service) -> RemovedOut:
@@ -350,7 +424,7 @@ def _job_out(job: Job) -> JobOut:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
     tags=["index"],
-    dependencies=[Admin],
+    dependencies=[Admin, Writable],
     responses={**WRITE, 409: _problem("A rebuild or another write is already running.")},
 )
 async def rebuild(service: Service, state: State) -> JobOut:
@@ -364,7 +438,8 @@ async def rebuild(service: Service, state: State) -> JobOut:
     "/index/jobs/{job_id}",
     response_model=JobOut,
     tags=["index"],
-    responses={404: _problem("No such job (or it was forgotten).")},
+    dependencies=[Limited],
+    responses={**LIMITED, 404: _problem("No such job (or it was forgotten).")},
 )
 async def get_job(job_id: str, state: State) -> JobOut:
     """A rebuild job's progress and outcome."""
@@ -384,13 +459,22 @@ async def healthz() -> Health:
     "/readyz",
     response_model=Health,
     tags=["operations"],
-    responses={503: {"model": Health, "description": "The index is not loaded (yet)."}},
+    responses={
+        503: {
+            "model": Health,
+            "description": "The index is not loaded (yet): loading, retrying after a full disk, "
+            "or failed.",
+        }
+    },
 )
 async def readyz(state: State) -> Any:
-    """Ready once the model and index are loaded."""
+    """Ready once the model and index are loaded: `ok`, or `degraded` (still answering
+    questions) when the data directory cannot take writes, with the reason in `detail`."""
     if state.service is not None:
-        return Health(status="ok")
-    body = Health(status="failed" if state.load_error else "loading", detail=state.load_error)
+        problem = await run_in_threadpool(write_problem, state.settings.data_dir)
+        return Health(status="ok" if problem is None else "degraded", detail=problem)
+    failed = state.load_error is not None and not state.load_retrying
+    body = Health(status="failed" if failed else "loading", detail=state.load_error)
     return JSONResponse(body.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
 

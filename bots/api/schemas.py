@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,10 +32,25 @@ class AskRequest(BaseModel):
     conversation_id: str | None = Field(
         default=None,
         pattern=CONVERSATION_ID_PATTERN,
-        description="A follow-up in this conversation; without it a new one is started.",
+        description="A follow-up in this conversation: an id this API gave out earlier (any "
+        "other id is refused with 404).",
+    )
+    start_conversation: bool = Field(
+        default=False,
+        description="Start a conversation (its id is in the answer) so that follow-ups can "
+        "build on this question; without it nothing is stored.",
     )
     include_closest: bool = Field(
         default=False, description="Show the closest sentences even when abstaining."
+    )
+    source: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Only articles from this source."
+    )
+    since: date | datetime | None = Field(
+        default=None, description="Only articles published on or after this date (2025-10-01)."
+    )
+    until: date | datetime | None = Field(
+        default=None, description="Only articles published on or before this date."
     )
 
 
@@ -168,5 +184,7 @@ class JobOut(BaseModel):
 class Health(BaseModel):
     """Liveness or readiness."""
 
-    status: Literal["ok", "loading", "failed"]
+    status: Literal["ok", "degraded", "loading", "failed"] = Field(
+        description="degraded: questions are answered but nothing can be written (see detail)"
+    )
     detail: str | None = None

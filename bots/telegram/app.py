@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import InvalidToken
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, Defaults
 from telegram.request import BaseRequest
 
@@ -76,6 +76,33 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         """Nothing to tear down."""
 
 
+class NewsApplication(Application[Any, Any, Any, Any, Any, Any]):
+    """PTB's Application, saying in one log line why each start-up attempt failed.
+
+    python-telegram-bot retries start-up itself (`bootstrap_retries=-1`: for ever, waiting
+    1.5 times longer each time, at most 30 s) but logs those attempts only at DEBUG.
+    """
+
+    _attempts = 0
+
+    async def initialize(self) -> None:
+        """Initialise, logging a failed attempt as one line (not a traceback) before PTB retries."""
+        try:
+            await super().initialize()
+        except InvalidToken:
+            raise  # no retry can fix a token Telegram refused
+        except TelegramError as exc:
+            self._attempts += 1
+            logger.warning(
+                "cannot reach the Telegram Bot API (attempt %d): %s; trying again with backoff",
+                self._attempts,
+                exc,
+            )
+            raise
+        if self._attempts:
+            logger.info("reached the Telegram Bot API after %d failed attempts", self._attempts)
+
+
 def file_base_url(base_url: str) -> str:
     """Where files are downloaded from, beside the Bot API address (`.../bot` → `.../file/bot`)."""
     if base_url.endswith("/bot"):
@@ -101,6 +128,7 @@ def build_application(
         raise BotStartError("TELEGRAM_BOT_TOKEN is not set")
     builder = (
         Application.builder()
+        .application_class(NewsApplication)
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_api_base_url)
         .base_file_url(file_base_url(settings.telegram_api_base_url))
@@ -187,10 +215,10 @@ def run_bot(settings: Settings, service: QAService) -> None:
     try:
         if settings.telegram_webhook_url:
             logger.info("receiving updates by webhook at %s", settings.telegram_webhook_url)
-            app.run_webhook(**webhook_options(settings))
+            app.run_webhook(**webhook_options(settings), bootstrap_retries=-1)
         else:
             logger.info("receiving updates by long polling")
-            app.run_polling(allowed_updates=Update.ALL_TYPES)
+            app.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
     except InvalidToken:
         # PTB's message quotes the token; never repeat it
         raise BotStartError("Telegram refused the bot token; check TELEGRAM_BOT_TOKEN") from None

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import TelegramError
+from telegram.error import NetworkError, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -38,15 +39,21 @@ from bots.telegram.ratelimit import RateLimiter, Verdict
 from index.articles import pasted_article
 from index.errors import InvalidArticleError, NewsqaError
 from index.store import IngestReport
+from qa.conversations import Owner
 from qa.models import AnswerSet
 from qa.service import IngestOutcome, QAService
+from qa.web import WebSources
 
 logger = logging.getLogger(__name__)
 
 CONTEXT_DATA = re.compile(r"^ctx:(\d+)$")
+FILTER = re.compile(r'(?<!\S)(since|until|source):("([^"]+)"|\S+)', re.IGNORECASE)
+# a message that is nothing but a link: from an admin, a page to add
+LINK = re.compile(r"^https?://\S+$", re.IGNORECASE)
 UPLOAD_SUFFIXES = frozenset({".txt", ".md", ".jsonl"})
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the Bot API serves files up to 20 MB
 BUTTONS_PER_ROW = 5
+OWNER = Owner.TELEGRAM  # chats' conversations are the bot's alone, never reachable over HTTP
 
 HELP = (
     "I answer questions about the news articles I have read, by quoting the sentences that "
@@ -59,12 +66,14 @@ HELP = (
     "/article keep asking about the article of the last answer; /article off to leave it\n"
     "/sources the most recent articles\n"
     "/reset forget this conversation\n"
+    "Add <i>since:2025-10-01</i>, <i>until:2025-10-31</i> or <i>source:AFP</i> to a question "
+    "to ask only about those articles.\n"
     "/help this message"
 )
 HELP_GROUP = "\n\nIn a group, mention me or reply to one of my messages."
 HELP_ADMIN = (
-    "\n\nYou are an admin: send a .txt, .md or .jsonl file, or /add followed by a title line "
-    "and the article text, to add articles."
+    "\n\nYou are an admin: send a .txt, .md or .jsonl file, /add followed by a title line "
+    "and the article text, or a link to an article page, to add articles."
 )
 HINT = "I only read text. Ask me a question in words, or see /help."
 NOT_ADMIN = "Sorry, only the bot's admins can add articles. You are welcome to ask questions!"
@@ -107,6 +116,7 @@ class NewsBot:
         self.settings = settings
         self.limiter = limiter
         self.k = min(settings.telegram_answers, service.max_k)
+        self._web: WebSources | None = None
 
     def register(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Attach every handler and the error handler."""
@@ -202,13 +212,28 @@ class NewsBot:
         if not text:
             await self._send(update, Reply([HINT]))
             return
+        if LINK.match(text) and self._is_admin(update):
+            await self._typing(update)
+            await self._send(update, await asyncio.to_thread(self._add_link, text))
+            return
         await self._typing(update)
         reply = await asyncio.to_thread(self._ask, text, self._cid(update))
         await self._send(update, reply)
 
     def _ask(self, question: str, cid: str) -> Reply:
+        question, filters = _filters(question)
+        if not question:
+            return Reply([HINT])
         try:
-            answer_set = self.service.ask(question, k=self.k, conversation_id=cid)
+            answer_set = self.service.ask(
+                question,
+                k=self.k,
+                conversation_id=cid,
+                owner=OWNER,
+                source=filters.get("source"),
+                since=filters.get("since"),
+                until=filters.get("until"),
+            )
         except NewsqaError as exc:
             return Reply([_sentence(str(exc))])
         return self._answers(answer_set)
@@ -245,11 +270,11 @@ class NewsBot:
         await self._send(update, await asyncio.to_thread(self._more, self._cid(update)))
 
     def _more(self, cid: str) -> Reply:
-        last = self.service.conversation(cid).last
+        last = self.service.conversation(cid, owner=OWNER).last
         if last is None:
             return Reply([ASK_FIRST])
         try:
-            answer_set = self.service.more(cid, self.k)
+            answer_set = self.service.more(cid, self.k, owner=OWNER)
         except NewsqaError as exc:
             return Reply([_sentence(str(exc))])
         return self._answers(answer_set, first_number=last.shown + 1)
@@ -276,7 +301,7 @@ class NewsBot:
 
     def _shown(self, cid: str, number: int) -> int | None:
         """The sentence id of answer `number` of the conversation's last question."""
-        last = self.service.conversation(cid).last
+        last = self.service.conversation(cid, owner=OWNER).last
         if last is None or not 1 <= number <= last.shown:
             return None
         return last.ranked[number - 1]
@@ -321,7 +346,7 @@ class NewsBot:
             return Reply([ASK_FIRST if number == 1 else f"There is no answer {number}."])
         try:
             sentence = self.service.context(sentence_id)
-            self.service.focus(cid, sentence.article_id)
+            self.service.focus(cid, sentence.article_id, owner=OWNER)
         except NewsqaError as exc:
             return Reply([_sentence(str(exc))])
         where = render.source_line(sentence.title, sentence.url, sentence.published)
@@ -330,7 +355,7 @@ class NewsBot:
         )
 
     def _focus_off(self, cid: str) -> Reply:
-        self.service.focus(cid, None)
+        self.service.focus(cid, None, owner=OWNER)
         return Reply(["I answer from all articles again."])
 
     # ---- other commands -----------------------------------------------------------------
@@ -359,7 +384,7 @@ class NewsBot:
         """/reset: forget this chat's conversation."""
         if not await self._admit(update):
             return
-        await asyncio.to_thread(self.service.reset, self._cid(update))
+        await asyncio.to_thread(partial(self.service.reset, self._cid(update), owner=OWNER))
         await self._send(update, Reply(["Forgotten. Ask me something new."]))
 
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -373,6 +398,41 @@ class NewsBot:
             await self._send(update, Reply([HINT]))
 
     # ---- adding articles (admins) -------------------------------------------------------
+
+    def _add_link(self, url: str) -> Reply:
+        """An admin's link: fetch the page, index its article, say what was indexed."""
+        if self._web is None:
+            from bots.wiring import build_web
+
+            self._web = build_web(self.settings, self.service)
+        try:
+            page = self._web.reader.read_url(url)
+        except NewsqaError as exc:
+            reason = getattr(exc, "reason", str(exc))
+            return Reply([f"I could not add that page: {render.text(reason)}"])
+        report, copies = self._web.ingester.ingest([page.article])
+        article = page.article
+        if copies:
+            _, original = copies[0]
+            kept, _ = self.service.article(original)
+            return Reply(
+                [
+                    f"I already had this story as <b>{render.text(kept.title)}</b>; "
+                    f"{render.text(article.source or article.url or 'this page')} is now listed "
+                    "as another source of it."
+                ]
+            )
+        verb = "Added" if report.added else "Updated" if report.replaced else "Already had"
+        where = " · ".join(
+            render.text(part) for part in (article.source, article.published) if part
+        )
+        return Reply(
+            [
+                f"{verb}: <b>{render.text(article.title)}</b>"
+                + (f"\n{where}" if where else "")
+                + f"\n({_plural(report.sentences, 'sentence')} embedded)"
+            ]
+        )
 
     async def add(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/add followed by a title line and the article text."""
@@ -417,6 +477,12 @@ class NewsBot:
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure and tell the user, rather than leave them waiting."""
+        if update is None and isinstance(context.error, NetworkError):
+            # polling lost the Bot API: PTB polls again with backoff; one line, no traceback
+            logger.warning(
+                "cannot reach the Telegram Bot API while polling: %s; trying again", context.error
+            )
+            return
         update_id = update.update_id if isinstance(update, Update) else None
         logger.error("handling update %s failed", update_id, exc_info=context.error)
         if isinstance(update, Update) and update.effective_chat is not None:
@@ -430,6 +496,19 @@ def _sentence(message: str) -> str:
     """A domain error's message as a sentence for the chat."""
     message = render.text(message.strip().rstrip("."))
     return message[:1].upper() + message[1:] + "."
+
+
+def _filters(text: str) -> tuple[str, dict[str, str]]:
+    """`since:2025-10-01`, `until:…` and `source:AFP` (or `source:"Le Monde"`) taken out of a
+    question as filters."""
+    found: dict[str, str] = {}
+
+    def take(match: re.Match[str]) -> str:
+        found[match.group(1).lower()] = match.group(3) or match.group(2)
+        return " "
+
+    rest = FILTER.sub(take, text)
+    return " ".join(rest.split()), found
 
 
 def _strip_mention(text: str, username: str | None) -> str:

@@ -1,13 +1,16 @@
-"""A per-chat sliding-window rate limit, kept in memory (it only protects this process)."""
+"""A per-chat moving-window rate limit (the `limits` library, in memory: it protects this
+process only)."""
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Callable
 from enum import Enum
 
-MAX_CHATS = 10_000  # above this many tracked chats, quiet ones are forgotten
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+MAX_TOLD = 10_000  # above this many refused chats, who was told is forgotten (told again once)
 
 
 class Verdict(Enum):
@@ -19,46 +22,30 @@ class Verdict(Enum):
 
 
 class RateLimiter:
-    """At most `limit` messages per chat in any `window` seconds."""
+    """At most `limit` messages per chat in any `window` seconds (whole seconds, at least 1)."""
 
-    def __init__(
-        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.limit = limit
-        self.window = window
-        self._clock = clock
-        self._seen: dict[int, deque[float]] = {}
+    def __init__(self, limit: int, window: float) -> None:
+        self.item = RateLimitItemPerSecond(limit, max(1, round(window)))
+        # The storage forgets a chat's messages once they leave the window, so memory stays
+        # bounded by the chats active within one window.
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._told: set[int] = set()
 
     def check(self, chat_id: int) -> Verdict:
         """Count a message from a chat and say whether to answer it."""
-        if len(self._seen) > MAX_CHATS:
-            self.forget_idle()
-        now = self._clock()
-        seen = self._seen.setdefault(chat_id, deque())
-        while seen and now - seen[0] >= self.window:
-            seen.popleft()
-        if len(seen) < self.limit:
-            seen.append(now)
+        if self._limiter.hit(self.item, str(chat_id)):
             self._told.discard(chat_id)
             return Verdict.ALLOW
         if chat_id in self._told:
             return Verdict.DROP
+        if len(self._told) >= MAX_TOLD:
+            self._told.clear()
         self._told.add(chat_id)
         return Verdict.REFUSE
 
     def wait_seconds(self, chat_id: int) -> float:
         """How long until the chat may send again."""
-        seen = self._seen.get(chat_id)
-        if not seen or len(seen) < self.limit:
+        stats = self._limiter.get_window_stats(self.item, str(chat_id))
+        if stats.remaining > 0:
             return 0.0
-        return max(0.0, self.window - (self._clock() - seen[0]))
-
-    def forget_idle(self) -> None:
-        """Drop chats that have been quiet for a whole window (keeps memory bounded)."""
-        now = self._clock()
-        for chat_id in [
-            c for c, seen in self._seen.items() if not seen or now - seen[-1] >= self.window
-        ]:
-            del self._seen[chat_id]
-            self._told.discard(chat_id)
+        return max(0.0, stats.reset_time - time.time())

@@ -50,9 +50,19 @@ def source_line(title: str, url: str | None, *extra: str | None) -> str:
     return " · ".join([head, *rest])
 
 
+def _other_source(name: str, url: str | None) -> str:
+    shown = text(_one_line(name, MAX_TITLE))
+    link = _safe_url(url)
+    return f'<a href="{escape(link, quote=True)}">{shown}</a>' if link else shown
+
+
 def _answer_block(number: int, answer: Answer) -> str:
     where = source_line(answer.title, answer.url, answer.published)
-    return f"<b>{number}.</b> {where}\n<blockquote>{text(_one_line(answer.sentence))}</blockquote>"
+    block = f"<b>{number}.</b> {where}\n<blockquote>{text(_one_line(answer.sentence))}</blockquote>"
+    if answer.also_in:
+        others = ", ".join(_other_source(o.source or o.title, o.url) for o in answer.also_in)
+        block += f"\nalso in: {others}"
+    return block
 
 
 def render_answers(answer_set: AnswerSet, *, first_number: int = 1) -> list[str]:

@@ -51,7 +51,9 @@ async function api(method, path, body, onWait) {
   if (!response.ok) {
     let detail = data.detail;
     if (Array.isArray(detail)) detail = detail.map((d) => d.msg).join("; ");
-    throw new Error(detail || `the server answered ${response.status}`);
+    const error = new Error(detail || `the server answered ${response.status}`);
+    error.status = response.status;
+    throw error;
   }
   return data;
 }
@@ -150,7 +152,22 @@ function renderAnswer(answer) {
   // Already asking about this article: the button would do nothing.
   const actions = el("div", { class: "actions" }, expandButton,
     focusArticle === answer.article_id ? null : focusButton);
-  return el("article", { class: "answer" }, quote, meta, actions, full);
+  return el("article", { class: "answer" }, quote, meta, alsoIn(answer), actions, full);
+}
+
+// Other outlets that published the same story (stored once, listed here).
+function alsoIn(answer) {
+  const others = answer.also_in || [];
+  if (others.length === 0) return null;
+  const parts = ["also in: "];
+  others.forEach((other, i) => {
+    const name = other.source || other.title;
+    parts.push(other.url && /^https?:\/\//i.test(other.url)
+      ? el("a", { href: other.url, target: "_blank", rel: "noopener noreferrer" }, name)
+      : name);
+    if (i < others.length - 1) parts.push(", ");
+  });
+  return el("div", { class: "also-in muted" }, ...parts);
 }
 
 function renderAnswers(container, answerSet, { more = false } = {}) {
@@ -189,12 +206,23 @@ async function ask(question) {
   const reply = startTurn(question);
   askButton.disabled = true;
   try {
+    // The server stores nothing unless asked: the first question starts the conversation.
     const body = { question, k: K };
     if (conversationId) body.conversation_id = conversationId;
-    const answerSet = await api("POST", "/ask", body, () => {
+    else body.start_conversation = true;
+    const onWait = () => {
       reply.replaceChildren(
         el("p", { class: "muted working" }, "The model is still loading; asking again in a moment…"));
-    });
+    };
+    let answerSet;
+    try {
+      answerSet = await api("POST", "/ask", body, onWait);
+    } catch (error) {
+      // The conversation expired on the server (404): ask again in a fresh one.
+      if (error.status !== 404 || !body.conversation_id) throw error;
+      showFocus(null, null);
+      answerSet = await api("POST", "/ask", { question, k: K, start_conversation: true }, onWait);
+    }
     setConversation(answerSet.conversation_id);
     reply.replaceChildren();
     renderAnswers(reply, answerSet);

@@ -1,0 +1,1 @@
+"""News from the web: fetching safely, extracting article pages, following feeds."""
