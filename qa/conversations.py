@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from qa.errors import InvalidQuestionError
 
@@ -82,6 +83,7 @@ class Turn:
     ranked: list[int]
     scores: list[float]
     shown: int
+    abstained: bool = False  # nothing answered it (its ranking holds the closest sentences)
 
 
 @dataclass(slots=True)
@@ -102,17 +104,25 @@ def _turn(
     number: int,
     question: str,
     article_id: str | None,
-    ranked: dict[str, list[float]] | list[int],
+    ranked: dict[str, Any] | list[int],
     shown: int,
 ) -> Turn:
     ids: list[int] | list[float]
+    abstained = False
     if isinstance(ranked, list):
         # a turn stored before scores were kept: its ids alone, their scores unknown
         ids, scores = ranked, [0.0] * len(ranked)
     else:
         ids, scores = ranked["ids"], ranked["scores"]
+        abstained = bool(ranked.get("abstained", False))
     return Turn(
-        number, question, article_id, [int(i) for i in ids], [float(x) for x in scores], shown
+        number,
+        question,
+        article_id,
+        [int(i) for i in ids],
+        [float(x) for x in scores],
+        shown,
+        abstained,
     )
 
 
@@ -247,8 +257,10 @@ class Conversations:
         scores: list[float],
         shown: int,
         owner: Owner = Owner.LOCAL,
+        abstained: bool = False,
     ) -> None:
-        """Append a turn: the sentence ids ranked for it, their scores, how many were shown."""
+        """Append a turn: the sentence ids ranked for it, their scores, how many were shown,
+        and whether nothing answered it."""
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -266,7 +278,7 @@ class Conversations:
                     int(row[0]) + 1,
                     question,
                     article_id,
-                    json.dumps({"ids": ranked, "scores": scores}),
+                    json.dumps({"ids": ranked, "scores": scores, "abstained": abstained}),
                     shown,
                     time.time(),
                 ),

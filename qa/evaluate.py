@@ -32,6 +32,7 @@ class SetResult:
     abstained: float = 0.0
     seconds: float = 0.0
     abstention: dict[str, float] = field(default_factory=dict)
+    robustness: Robustness | None = None
 
     def line(self) -> str:
         """One line of figures."""
@@ -52,7 +53,43 @@ class SetResult:
                 f" answerable answered={self.abstention['answerable']:.1%}"
             )
         parts.append(f"({self.seconds:.0f} s)")
-        return "  ".join(parts)
+        line = "  ".join(parts)
+        if self.robustness is not None:
+            line += "\n" + self.robustness.line()
+        return line
+
+
+# How a user may type the same question: none of these may change the answer or the decision.
+PERTURBATIONS: dict[str, Callable[[str], str]] = {
+    "thanks": lambda q: f"{q} Thanks!",
+    "numbered": lambda q: f"{q} (1)",
+    "first-case": lambda q: q[:1].lower() + q[1:] if q[:1].isupper() else q[:1].upper() + q[1:],
+    "lowercase": str.lower,
+    "no-mark": lambda q: q.rstrip().rstrip("?").rstrip(),
+}
+ROBUSTNESS_SAMPLE = 500
+
+
+@dataclass(slots=True)
+class Robustness:
+    """Whether answers survive how a question is typed, and abstention about one article."""
+
+    questions: int = 0
+    unchanged: float = 0.0
+    by_variant: dict[str, float] = field(default_factory=dict)
+    wrong_article_abstained: float = 0.0
+    right_article_answered: float = 0.0
+
+    def line(self) -> str:
+        """One line of figures."""
+        variants = " ".join(f"{name}={share:.1%}" for name, share in self.by_variant.items())
+        return (
+            f"{'':<10}  robustness ({self.questions} questions sampled by id, "
+            f"x{len(self.by_variant)} variants): decision and top answer unchanged="
+            f"{self.unchanged:.1%} ({variants})  | article scope: wrong article abstained="
+            f"{self.wrong_article_abstained:.1%} right article answered="
+            f"{self.right_article_answered:.1%}"
+        )
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -117,10 +154,58 @@ def evaluate_set(folder: Path, make_service: ServiceFactory, abstention: bool = 
         result.abstained = abstained / n
         if article_scope:
             result.map = average_precision / n
+        elif abstention and not meta.get("conversational"):
+            result.robustness = _robustness(service, questions, [doc.id for doc in docs])
     if abstention and not article_scope and not meta.get("conversational"):
         result.abstention = _abstention(docs, questions, make_service)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _sample(questions: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
+    """Every n-th question in id order: the same sample on every run."""
+    ordered = sorted(questions, key=lambda q: str(q["id"]))
+    step = max(len(ordered) / size, 1.0)
+    return [ordered[int(i * step)] for i in range(min(size, len(ordered)))]
+
+
+def _top(answer_set: AnswerSet) -> tuple[bool, str | None, int | None]:
+    if not answer_set.answers:
+        return answer_set.abstained, None, None
+    first = answer_set.answers[0]
+    return answer_set.abstained, first.article_id, first.start
+
+
+def _robustness(
+    service: QAService,
+    questions: list[dict[str, Any]],
+    doc_ids: list[str],
+    size: int = ROBUSTNESS_SAMPLE,
+) -> Robustness:
+    """Ask a fixed sample of questions as typed differently, and about a wrong article (the
+    next one in id order) and their own."""
+    sample = _sample(questions, size)
+    order = sorted(set(doc_ids))
+    other = {doc: order[(i + 1) % len(order)] for i, doc in enumerate(order)}
+    same = dict.fromkeys(PERTURBATIONS, 0)
+    wrong = right = 0
+    for question in sample:
+        text = question["question"]
+        base = _top(service.ask(text, k=1, include_closest=True))
+        for name, perturb in PERTURBATIONS.items():
+            same[name] += int(_top(service.ask(perturb(text), k=1, include_closest=True)) == base)
+        doc = question["doc_id"]
+        right += int(not service.ask(text, k=1, article_id=doc).abstained)
+        if len(order) > 1:
+            wrong += int(service.ask(text, k=1, article_id=other[doc]).abstained)
+    n = max(len(sample), 1)
+    return Robustness(
+        questions=len(sample),
+        unchanged=sum(same.values()) / (n * len(PERTURBATIONS)),
+        by_variant={name: count / n for name, count in same.items()},
+        wrong_article_abstained=wrong / n,
+        right_article_answered=right / n,
+    )
 
 
 def _average_precision(right: list[bool]) -> float:

@@ -8,6 +8,7 @@ engine's own previous answer are features too.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,9 +20,11 @@ from index.embedding import Vectors, weights_id
 from index.store import NewsIndex, Sentence
 from index.vectors import ContextWeights
 from qa.conversations import Conversation
-from qa.ranker import Candidate, ConversationState, Ranker, Turn
+from qa.question import content_words, is_short_follow_up, normalise
+from qa.ranker import Candidate, ConversationState, Ranker, Turn, stem
 
 CANDIDATES = 50
+_WORD = re.compile(r"\w+")
 # How much of the previous question a follow-up across the corpus carries (not fitted).
 FOLLOW_UP_WEIGHT = 0.5
 DEFAULT_RANKER = Path(__file__).resolve().parent / "data" / "ranker.json"
@@ -55,6 +58,15 @@ def load_ranker(path: Path | None = None) -> Ranker:
 def context_weights(ranker: Ranker) -> ContextWeights:
     """The context the ranker was fitted with; the index must be built with the same."""
     return ContextWeights(title=ranker.ctx_title, neighbour=ranker.ctx_nb)
+
+
+def _mentioned(words: list[str], sentences: list[Sentence]) -> bool:
+    """Whether every word (by its stem) occurs in the sentences."""
+    wanted = {stem(word) for word in words}
+    if not wanted:
+        return True
+    seen = {stem(token) for s in sentences for token in _WORD.findall(s.text.lower())}
+    return wanted <= seen
 
 
 class _QuestionCache:
@@ -113,6 +125,19 @@ class Retriever:
             self._cache.put(question, cached)
         return cached
 
+    def _in_focus(self, question: str, history: Conversation | None) -> str | None:
+        """For a short follow-up ("when?", "and who?"): the article the conversation's latest
+        answer came from. A question that stands on its own, or one asked before anything was
+        answered, has none."""
+        if history is None or not is_short_follow_up(question):
+            return None
+        answered = [turn for turn in history.turns if turn.ranked and not turn.abstained]
+        if not answered:
+            return None
+        turn = answered[-1]
+        top = self._index.sentences(turn.ranked[:1]).get(turn.ranked[0])
+        return top.article_id if top is not None else None
+
     def _mode(self, article_id: str | None, history: Conversation | None) -> str:
         # The conversation model learned to walk through one article (CoQA); across a corpus a
         # follow-up is asked together with the question before it instead.
@@ -125,6 +150,8 @@ class Retriever:
         if history is None:
             return None
         state = ConversationState()
+        # The conversation model was fitted on the engine's own top sentence of every turn,
+        # shown or not, so an abstained turn's closest sentence stays its top.
         tops = [turn.ranked[0] for turn in history.turns if turn.ranked]
         found = self._index.sentences(tops)
         present = [i for i in tops if i in found]
@@ -133,8 +160,8 @@ class Retriever:
             top = found.get(turn.ranked[0]) if turn.ranked else None
             state.turns.append(
                 Turn(
-                    question=turn.question,
-                    q_vec=self.question_vector(turn.question),
+                    question=normalise(turn.question),
+                    q_vec=self.question_vector(normalise(turn.question)),
                     answer_doc=top.article_id if top else None,
                     answer_pos=top.position if top else None,
                     answer_vec=vectors.get(top.id) if top else None,
@@ -149,20 +176,23 @@ class Retriever:
         history: Conversation | None = None,
         *,
         articles: Sequence[str] | None = None,
+        within: str | None = None,
     ) -> Candidates:
-        """Everything the ranker sees for a question: candidates, mode and earlier turns."""
+        """Everything the ranker sees for a question: candidates, mode and earlier turns.
+        The question is taken as normalised (qa.question.normalise). `within` keeps a question
+        asked across the corpus to one article (a follow-up about the previous answer's)."""
         query = self.question_vector(question)
         lexical_text = question
         last = history.last if history is not None else None
         if article_id is None and last is not None:
-            combined = query + FOLLOW_UP_WEIGHT * self.question_vector(last.question)
+            previous = normalise(last.question)
+            combined = query + FOLLOW_UP_WEIGHT * self.question_vector(previous)
             query = np.asarray(combined / np.linalg.norm(combined), dtype=np.float32)
-            lexical_text = f"{question} {last.question}"
+            lexical_text = f"{question} {previous}"
+        scope = article_id if article_id is not None else within
         # a filter (source, dates) narrows the search itself, not its results
-        dense = self._index.search_dense(query, CANDIDATES, article_id, articles=articles)
-        lexical = self._index.search_lexical(
-            lexical_text, CANDIDATES, article_id, articles=articles
-        )
+        dense = self._index.search_dense(query, CANDIDATES, scope, articles=articles)
+        lexical = self._index.search_lexical(lexical_text, CANDIDATES, scope, articles=articles)
         ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))
         found = self._index.sentences(ids)
         ids = [i for i in ids if i in found]
@@ -184,24 +214,41 @@ class Retriever:
         *,
         articles: Sequence[str] | None = None,
     ) -> Ranked:
-        """Rank the sentences in scope (one article, or `articles`) for a question."""
+        """Rank the sentences in scope (one article, or `articles`) for a question.
+
+        The question is normalised first, so that courtesy, numbering, case of the first letter
+        and punctuation around it change neither the ranking nor the decision. A short
+        follow-up in a conversation is asked about the article in focus, or else the one the
+        previous answer came from, and answered from it like the question it follows.
+        """
+        question = normalise(question)
+        focus = self._in_focus(question, history)
+        if focus is not None:
+            found = self.candidates(question, article_id, history, articles=articles, within=focus)
+            # The article in focus answered the conversation's question, so a follow-up about
+            # it is answered from it, unless it names something the article never mentions.
+            if found.ids and _mentioned(content_words(question), found.sentences):
+                return self._rank(question, found, abstain=False)
         found = self.candidates(question, article_id, history, articles=articles)
+        return self._rank(question, found, abstain=None)
+
+    def _rank(self, question: str, found: Candidates, abstain: bool | None) -> Ranked:
+        """Order candidates; abstain=None: decide whether anything among them answers."""
         if not found.ids:
             return Ranked([], [], abstain=True)
         scores = self.ranker.score(question, found.items, found.mode, found.state)
         order = np.argsort(-scores, kind="stable")
-        abstain = False
-        if article_id is None:
-            # Whether anything in the corpus answers is judged by the corpus model, whose scores
-            # the abstention model was fitted on, in a conversation too. Within one article the
-            # user has chosen where the answer is, so the closest sentences are given.
+        if abstain is None:
+            # Whether anything in scope answers is judged by the corpus model, whose scores the
+            # abstention model was fitted on, in a conversation and within one article too: an
+            # article the user chose may still say nothing about the question.
             corpus_scores = (
                 scores
                 if found.mode == "corpus"
                 else self.ranker.score(question, found.items, "corpus", None)
             )
             abstain = self.ranker.should_abstain(
-                question, corpus_scores, found.items, "corpus", self._index.term_counts(question)
+                question, corpus_scores, found.items, "corpus", self._term_counts(question, found)
             )
         probability = self.ranker.probability(scores, found.mode)
         return Ranked(
@@ -209,6 +256,18 @@ class Retriever:
             scores=[float(probability[i]) for i in order],
             abstain=abstain,
         )
+
+    def _term_counts(self, question: str, found: Candidates) -> dict[str, int]:
+        """How many sentences in scope hold each of the question's words. Within one article,
+        a word the article never uses says as much as a word the corpus never uses; the
+        candidates stand for the article (its lexical hits are among them)."""
+        if found.mode == "corpus":
+            return self._index.term_counts(question)
+        words = [{w for w in _WORD.findall(s.text.lower())} for s in found.sentences]
+        return {
+            term: sum(term in held for held in words)
+            for term in self._index.lexical_terms(question)
+        }
 
     def _candidates(
         self,

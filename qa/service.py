@@ -36,6 +36,9 @@ MAX_QUESTION_CHARS = 500
 MAX_K = 20
 DEFAULT_K = 3
 NO_SUCH_CONVERSATION = "no such conversation (it may have expired); start a new one"
+# "More answers" stops where the ranker's calibrated probability that a sentence answers the
+# question falls below this (chosen, not fitted).
+MORE_MIN_PROBABILITY = 0.05
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +150,14 @@ class QAService:
         answers = self._answers(ranked.ids[:k], ranked.scores[:k]) if show else []
         kept: str | None = None
         if history is not None and self._save_turn(
-            history.id, question, article_id, ranked.ids, ranked.scores, len(answers), owner
+            history.id,
+            question,
+            article_id,
+            ranked.ids,
+            ranked.scores,
+            len(answers),
+            owner,
+            abstained=ranked.abstain,
         ):
             kept = history.id
         elif history is not None and conversation_id is not None:
@@ -185,11 +195,13 @@ class QAService:
         scores: list[float],
         shown: int,
         owner: Owner,
+        *,
+        abstained: bool = False,
     ) -> bool:
         """Store a turn; on a full disk the answer still goes out and the turn is only logged."""
         try:
             self.conversations.record(
-                conversation_id, question, article_id, ranked, scores, shown, owner
+                conversation_id, question, article_id, ranked, scores, shown, owner, abstained
             )
         except Exception as exc:
             if not is_disk_full(exc):
@@ -199,9 +211,15 @@ class QAService:
         return True
 
     def more(
-        self, conversation_id: str, k: int = DEFAULT_K, *, owner: Owner = Owner.LOCAL
+        self,
+        conversation_id: str,
+        k: int = DEFAULT_K,
+        *,
+        owner: Owner = Owner.LOCAL,
+        include_closest: bool = False,
     ) -> AnswerSet:
-        """The next k answers to the conversation's last question."""
+        """The next k answers to the conversation's last question, or an abstention when
+        nothing answered it or nothing more does (the next closest sentences on request)."""
         conversation = self._find(conversation_id, owner)
         last = conversation.last
         if last is None:
@@ -209,14 +227,29 @@ class QAService:
         if not 1 <= k <= self.max_k:
             raise InvalidQuestionError(f"k must be between 1 and {self.max_k}")
         ids = last.ranked[last.shown : last.shown + k]
-        answers = self._answers(ids, last.scores[last.shown : last.shown + k])
+        scores = last.scores[last.shown : last.shown + k]
+        # The ranking goes on past the sentences that answer: those below the floor do not.
+        answering = 0 if last.abstained else sum(s >= MORE_MIN_PROBABILITY for s in scores)
+        abstained = answering == 0
+        if abstained and not include_closest:
+            return AnswerSet(
+                question=last.question, conversation_id=conversation_id, abstained=True
+            )
+        if not abstained:
+            ids, scores = ids[:answering], scores[:answering]
+        answers = self._answers(ids, scores)
         try:
             self.conversations.mark_shown(conversation_id, last.turn, last.shown + len(ids), owner)
         except Exception as exc:
             if not is_disk_full(exc):
                 raise
             log.warning("disk full: answers shown not saved (%s)", exc)
-        return AnswerSet(question=last.question, conversation_id=conversation_id, answers=answers)
+        return AnswerSet(
+            question=last.question,
+            conversation_id=conversation_id,
+            abstained=abstained,
+            answers=answers,
+        )
 
     def _scope(self, filters: Filters) -> list[str] | None:
         """The ids of the articles the filters admit; None when nothing is filtered."""

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.service import QAService
+from qa.models import AnswerSet
+from qa.service import MORE_MIN_PROBABILITY, QAService
 
 pytestmark = pytest.mark.model
 
@@ -106,3 +107,110 @@ def test_follow_up_across_a_corpus_of_summits_stays_with_the_conversation(
     follow_up = samples_service.ask("where will they meet?", conversation_id=first.conversation_id)
     assert follow_up.answers[0].title == "Trump et Poutine vont se voir à Budapest"
     assert any("Budapest, Hungary" in answer.sentence for answer in follow_up.answers)
+
+
+SUMMIT = "Trump et Poutine vont se voir à Budapest"
+
+
+def _top(answer_set: AnswerSet) -> tuple[bool, str | None]:
+    return answer_set.abstained, answer_set.answers[0].sentence if answer_set.answers else None
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Where will they meet? Thanks!",
+        "where will they meet? (1)",
+        "WHERE WILL THEY MEET",
+        "Q: where will they meet??",
+        "Please, where will they meet",
+    ],
+)
+def test_how_a_question_is_typed_changes_neither_answer_nor_decision(
+    samples_service: QAService, typed: str
+) -> None:
+    plain = samples_service.ask("where will they meet?")
+    answer = samples_service.ask(typed)
+    assert _top(answer) == _top(plain)
+    assert not answer.abstained and "Budapest" in answer.answers[0].sentence
+    assert answer.question == " ".join(typed.split()), "the user's own words are echoed"
+
+
+def _summit_id(service: QAService) -> str:
+    return service.ask("where will they meet?").answers[0].article_id
+
+
+def test_article_scope_abstains_when_the_article_does_not_answer(
+    samples_service: QAService,
+) -> None:
+    summit = _summit_id(samples_service)
+    cake = samples_service.ask("what is the recipe for chocolate cake?", article_id=summit)
+    assert cake.abstained and cake.answers == []
+    closest = samples_service.ask(
+        "what is the recipe for chocolate cake?", article_id=summit, include_closest=True
+    )
+    assert closest.abstained and closest.answers
+    orban = samples_service.ask("Who is the prime minister of Hungary?", article_id=summit)
+    assert not orban.abstained and "Orban" in orban.answers[0].sentence
+
+
+def test_a_focused_conversation_abstains_on_what_its_article_does_not_answer(
+    samples_service: QAService,
+) -> None:
+    first = samples_service.ask("where will they meet?", start_conversation=True)
+    assert first.conversation_id
+    samples_service.focus(first.conversation_id, first.answers[0].article_id)
+    cake = samples_service.ask(
+        "what is the recipe for chocolate cake?", conversation_id=first.conversation_id
+    )
+    assert cake.abstained and cake.answers == []
+
+
+@pytest.mark.parametrize("follow_up", ["when?", "and when?", "how many?", "who said that?"])
+def test_a_follow_up_of_a_few_words_is_answered_from_the_article_in_focus(
+    samples_service: QAService, follow_up: str
+) -> None:
+    first = samples_service.ask("where will they meet?", start_conversation=True)
+    assert first.answers[0].title == SUMMIT
+    answer = samples_service.ask(follow_up, conversation_id=first.conversation_id)
+    assert not answer.abstained
+    assert {a.title for a in answer.answers} == {SUMMIT}
+
+
+def test_when_after_where_will_they_meet_names_a_time(samples_service: QAService) -> None:
+    first = samples_service.ask("where will they meet?", start_conversation=True)
+    answer = samples_service.ask("when?", conversation_id=first.conversation_id)
+    assert "next week" in answer.answers[0].sentence
+
+
+def test_a_short_question_about_something_else_leaves_the_article(
+    samples_service: QAService,
+) -> None:
+    first = samples_service.ask("where will they meet?", start_conversation=True)
+    answer = samples_service.ask("who is Saakashvili?", conversation_id=first.conversation_id)
+    assert not answer.abstained
+    assert "Saakashvili" in answer.answers[0].sentence
+
+
+def test_more_after_an_abstention_abstains_too(samples_service: QAService) -> None:
+    first = samples_service.ask(
+        "What is the boiling point of liquid nitrogen?", start_conversation=True
+    )
+    assert first.abstained and first.conversation_id
+    more = samples_service.more(first.conversation_id)
+    assert more.abstained and more.answers == []
+    closest = samples_service.more(first.conversation_id, include_closest=True)
+    assert closest.abstained and closest.answers
+
+
+def test_more_stops_where_the_answers_stop(samples_service: QAService) -> None:
+    first = samples_service.ask("How many drones did Russia launch?", start_conversation=True)
+    assert first.conversation_id and not first.abstained
+    shown = []
+    for _ in range(10):
+        more = samples_service.more(first.conversation_id)
+        if more.abstained:
+            break
+        shown += [a.score for a in more.answers]
+    assert more.abstained and more.answers == [], "the ranking runs out of answers"
+    assert all(score >= MORE_MIN_PROBABILITY for score in shown)

@@ -102,3 +102,10 @@ def test_issued_ids_carry_at_least_128_random_bits(tmp_path: Path) -> None:
     assert len(ids) == 1000
     # token_urlsafe: 6 bits a character
     assert all(len(i) * 6 >= 128 for i in ids)
+
+
+def test_a_turn_remembers_that_nothing_answered_it(tmp_path: Path) -> None:
+    _store(tmp_path).record("c1", "boiling point?", None, [5, 6], [0.01, 0.005], 0, abstained=True)
+    _store(tmp_path).record("c1", "where will they meet?", None, [7], [0.7], 1)
+    turns = _store(tmp_path).load("c1").turns
+    assert [turn.abstained for turn in turns] == [True, False]

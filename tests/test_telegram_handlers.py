@@ -238,7 +238,8 @@ def test_article_focus_keeps_answers_in_one_article_until_off(
     rain, focused, inside, off, outside = api.sent()
     assert "Heavy rain fell on Paris" in rain["text"]
     assert focused["text"].startswith("From now on I answer from <b>Weather report</b> only.")
-    assert "Weather report" in inside["text"] and "Budapest" not in inside["text"]
+    # the weather report does not say who meets in Budapest: the bot says so, quoting nothing
+    assert inside["text"].startswith("I found nothing") and "Budapest" not in inside["text"]
     assert off == message("I answer from all articles again.")
     assert "Budapest" in outside["text"]
 
