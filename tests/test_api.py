@@ -441,11 +441,14 @@ def test_delete_an_article(client: TestClient) -> None:
 
 
 def _wait_for_job(client: TestClient, job_id: str) -> dict[str, Any]:
-    for _ in range(500):
-        job: dict[str, Any] = client.get(f"/index/jobs/{job_id}").json()
+    # polled every 0.2 s: faster polling would meet the rate limit of 60 requests a minute
+    for _ in range(300):
+        response = client.get(f"/index/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()
         if job["status"] != "running":
             return job
-        threading.Event().wait(0.02)
+        threading.Event().wait(0.2)
     raise AssertionError("the rebuild did not finish")
 
 

@@ -200,11 +200,13 @@ def test_an_index_refuses_vectors_of_another_backend(tmp_path: Path) -> None:
     from qa.service import QAService
 
     QAService(index).ingest_paths([SAMPLES])
+    question = torch_like.encode(["where will they meet?"])[0]
+    other = NewsIndex(tmp_path, torch_like)  # opens, so that it can be rebuilt
     with pytest.raises(ModelMismatchError, match="newsqa rebuild"):
-        NewsIndex(tmp_path, torch_like)
-    rebuilt = NewsIndex(tmp_path, torch_like).rebuild()
+        other.search_dense(question, 3)
+    rebuilt = other.rebuild()
     assert rebuilt.model is not None and rebuilt.model.endswith("+torch")
-    NewsIndex(tmp_path, torch_like)  # opens now
+    assert NewsIndex(tmp_path, torch_like).search_dense(question, 3)  # searched now
 
 
 def test_an_unknown_backend_is_refused() -> None:
