@@ -105,6 +105,34 @@ def _disk_full(exc: BaseException) -> bool:
     return "no space left" in text or "disk is full" in text
 
 
+def _insert_articles(
+    conn: sqlite3.Connection,
+    articles: Sequence[tuple[Article, Sequence[Span]]],
+    ids: Sequence[int],
+    embedded: Embedded,
+) -> None:
+    """Upsert articles and insert their sentences, which take `ids` and `embedded`'s clause
+    vectors in reading order, article after article."""
+    now = time.time()
+    rows: list[catalog.SentenceRow] = []
+    for article, spans in articles:
+        catalog.upsert_article(conn, article, now, embedded.titles[article.id])
+        for position, span in enumerate(spans):
+            cursor = len(rows)
+            rows.append(
+                (
+                    ids[cursor],
+                    article.id,
+                    position,
+                    span.start,
+                    span.end,
+                    span.text,
+                    embedded.clauses[cursor],
+                )
+            )
+    catalog.insert_sentences(conn, rows)
+
+
 class NewsIndex:
     """Articles, sentences and their vectors under one data directory."""
 
@@ -436,26 +464,7 @@ class NewsIndex:
                 if drop:
                     conn.execute("DELETE FROM tombstones")
                 catalog.delete_sentences(conn, old_ids)
-                now = time.time()
-                cursor = 0
-                for article, _ in split:
-                    spans = spans_of[article.id]
-                    catalog.upsert_article(conn, article, now, embedded.titles[article.id])
-                    rows = []
-                    for position, span in enumerate(spans):
-                        rows.append(
-                            (
-                                ids[cursor],
-                                article.id,
-                                position,
-                                span.start,
-                                span.end,
-                                span.text,
-                                embedded.clauses[cursor],
-                            )
-                        )
-                        cursor += 1
-                    catalog.insert_sentences(conn, rows)
+                _insert_articles(conn, [(a, spans_of[a.id]) for a, _ in split], ids, embedded)
                 for article in metadata_only:
                     conn.execute(
                         "UPDATE articles SET source = ?, url = ?, published = ?, published_at = ?"
@@ -495,25 +504,7 @@ class NewsIndex:
                 )
 
             def apply(conn: sqlite3.Connection) -> None:
-                now = time.time()
-                cursor = 0
-                rows: list[catalog.SentenceRow] = []
-                for article, spans in split:
-                    catalog.upsert_article(conn, article, now, embedded.titles[article.id])
-                    for position, span in enumerate(spans):
-                        rows.append(
-                            (
-                                ids[cursor],
-                                article.id,
-                                position,
-                                span.start,
-                                span.end,
-                                span.text,
-                                embedded.clauses[cursor],
-                            )
-                        )
-                        cursor += 1
-                catalog.insert_sentences(conn, rows)
+                _insert_articles(conn, split, ids, embedded)
                 if ids:
                     catalog.set_meta(conn, "next_sentence_id", str(ids[-1] + 1))
 
