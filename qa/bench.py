@@ -59,8 +59,21 @@ def _docs_of(path: Path) -> Path:
     return docs if path.is_dir() and docs.is_file() else path
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (1-99) of values, inclusive method."""
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def time_questions(service: QAService, questions: list[str]) -> list[float]:
+    """Milliseconds for each question, after the first ten were asked once to warm up."""
+    for question in questions[:10]:
+        service.ask(question)
+    latencies = []
+    for question in questions:
+        begun = time.perf_counter()
+        service.ask(question)
+        latencies.append((time.perf_counter() - begun) * 1000)
+    return latencies
 
 
 def run_bench(
@@ -89,13 +102,7 @@ def run_bench(
             texts = service.index.sentences(rng.sample(ids, min(count, len(ids))))
             pool = [" ".join(s.text.split()[:8]) + "?" for s in texts.values()]
         chosen = [rng.choice(pool) for _ in range(count)] if pool else []
-        for question in chosen[:10]:
-            service.ask(question)
-        latencies = []
-        for question in chosen:
-            begun = time.perf_counter()
-            service.ask(question)
-            latencies.append((time.perf_counter() - begun) * 1000)
+        latencies = time_questions(service, chosen)
         index_bytes = sum(p.stat().st_size for p in Path(scratch).rglob("*") if p.is_file())
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return BenchResult(
@@ -103,9 +110,9 @@ def run_bench(
         sentences=report.sentences,
         ingest_seconds=ingest_seconds,
         questions=len(latencies),
-        p50_ms=_percentile(latencies, 50) if len(latencies) > 1 else 0.0,
-        p95_ms=_percentile(latencies, 95) if len(latencies) > 1 else 0.0,
-        p99_ms=_percentile(latencies, 99) if len(latencies) > 1 else 0.0,
+        p50_ms=percentile(latencies, 50) if len(latencies) > 1 else 0.0,
+        p95_ms=percentile(latencies, 95) if len(latencies) > 1 else 0.0,
+        p99_ms=percentile(latencies, 99) if len(latencies) > 1 else 0.0,
         peak_rss_mb=peak_kb / 1024,
         index_mb=index_bytes / 1e6,
     )

@@ -21,7 +21,6 @@ import json
 import random
 import resource
 import shutil
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +34,7 @@ from index.articles import Article, article_from_record
 from index.embedding import Vectors
 from index.splitter import Span
 from index.store import NewsIndex
+from qa.bench import percentile, time_questions
 from qa.service import QAService
 
 NOISE = 0.03
@@ -242,10 +242,6 @@ def _written_bytes() -> int:
     return 0
 
 
-def _percentile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
 def serve(
     root: Path,
     n: int,
@@ -263,13 +259,7 @@ def serve(
     rng = random.Random(SEED)
     pool = built["questions"] or ["what happened?"]
     chosen = [rng.choice(pool) for _ in range(count)]
-    for question in chosen[:10]:
-        service.ask(question)
-    latencies = []
-    for question in chosen:
-        begun = time.perf_counter()
-        service.ask(question)
-        latencies.append((time.perf_counter() - begun) * 1000)
+    latencies = time_questions(service, chosen)
     # The index's own part of a question (the model's encoding and the ranker left out):
     # on a loaded machine the model's threads dominate the figures above.
     index = service.index
@@ -309,11 +299,11 @@ def serve(
     index_dir = folder / "index"
     return {
         "open_seconds": open_seconds,
-        "p50_ms": _percentile(latencies, 50),
-        "p95_ms": _percentile(latencies, 95),
-        "p99_ms": _percentile(latencies, 99),
-        "index_p50_ms": _percentile(searches, 50),
-        "index_p99_ms": _percentile(searches, 99),
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
+        "p99_ms": percentile(latencies, 99),
+        "index_p50_ms": percentile(searches, 50),
+        "index_p99_ms": percentile(searches, 99),
         "recall_at_50": float(np.mean(recalls)),
         "peak_rss_mb": serving_rss,
         "disk_mb": sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file()) / 1e6,

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ from index.articles import article_from_record
 from index.store import NewsIndex
 from qa.service import QAService
 from tests.api_support import ARTICLES, AUTH, KEY
+from tests.disk_support import tmpfs
 from tests.fakes import FakeEncoder
 
 NEW_ARTICLE = {"id": "bridge", "title": "Bridge opens", "text": "The new bridge opened on Monday."}
@@ -34,22 +33,8 @@ NEW_ARTICLE = {"id": "bridge", "title": "Bridge opens", "text": "The new bridge 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """An 8 MB tmpfs, unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (the tests and CI run as root)")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "disk", "8m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def fill(disk: Path) -> Path:
