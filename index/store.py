@@ -10,7 +10,6 @@ newer generation is committed.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import logging
@@ -36,6 +35,7 @@ from index.errors import (
     IndexCorruptError,
     IndexWriteError,
     ModelMismatchError,
+    is_disk_full,
 )
 from index.pipeline import Embedded, Progress, no_progress
 from index.reader import IndexReader
@@ -96,13 +96,6 @@ class _NewSegment:
     id: int
     count: int
     ann: bool
-
-
-def _disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    text = str(exc).lower()
-    return "no space left" in text or "disk is full" in text
 
 
 def _insert_articles(
@@ -300,7 +293,7 @@ class NewsIndex:
                     self._remove_orphans()
                     yield
                 except (OSError, RuntimeError, sqlite3.OperationalError) as exc:
-                    if _disk_full(exc):
+                    if is_disk_full(exc):
                         raise IndexWriteError(
                             f"no space left on the device holding {self.data_dir}: "
                             "nothing was written, the index is unchanged"
