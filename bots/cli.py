@@ -170,6 +170,8 @@ def ingest(
 
     _must_exist([Path(p) for p in paths if not is_url(p)])
     _ray_address(ray)
+    if ray is not None and _is_web(paths):
+        raise _fail("--ray reads files and folders of .txt .md .json .jsonl", EXIT_USAGE)
     service = _service(announce=True)
     with _errors(), _progress_bar() as progress:
         outcome = _ingest_inputs(service, paths, progress, ray)
@@ -199,17 +201,9 @@ def _ingest_inputs(
     ray: str | None = None,
 ) -> IngestOutcome:
     """Files through the file reader; URLs and HTML pages through the web reader as well."""
-    from index.web.pages import HTML_SUFFIXES, is_url
-
     paths = [Path(v) for v in values]
-    web = any(is_url(v) for v in values) or any(
-        p.suffix.lower() in HTML_SUFFIXES
-        or (p.is_dir() and any(f.suffix.lower() in HTML_SUFFIXES for f in p.rglob("*")))
-        for p in paths
-    )
+    web = _is_web(values)
     if ray is not None:
-        if web:
-            raise _fail("--ray reads files and folders of .txt .md .json .jsonl", EXIT_USAGE)
         from qa.bulk import ingest_on_ray
 
         settings = get_settings()
@@ -230,6 +224,17 @@ def _ingest_inputs(
         return sources.ingest_inputs(values)
     finally:
         sources.close()
+
+
+def _is_web(values: list[str]) -> bool:
+    """Whether any input is a URL, an HTML page or a folder holding one."""
+    from index.web.pages import HTML_SUFFIXES, is_url
+
+    return any(is_url(v) for v in values) or any(
+        p.suffix.lower() in HTML_SUFFIXES
+        or (p.is_dir() and any(f.suffix.lower() in HTML_SUFFIXES for f in p.rglob("*")))
+        for p in map(Path, values)
+    )
 
 
 @app.command(name="list")

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import os
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -201,12 +202,14 @@ class RayWork:
         )
         done = 0
         total = len(groups[0][0])
+        workers: set[str] = set()
         for row in _rows(dataset):
             if row["model"] != self.model_id:
                 raise RayError(
                     f"a Ray worker runs {row['model']}, not {self.model_id}: install the same "
                     "model and newsqa on every node"
                 )
+            workers.add(row["worker"])
             group = int(row["group"])
             chunk = chunks[group][int(row["batch"])]
             spans = groups[group][1]
@@ -221,6 +224,12 @@ class RayWork:
             if group == 0:
                 done += len(chunk)
                 progress("embedding", done, total)
+        log.info(
+            "embedded %d texts in %d batches on %d Ray workers",
+            sum(len(texts) for texts, _ in groups),
+            len(rows),
+            len(workers),
+        )
         return results
 
 
@@ -248,6 +257,7 @@ class EmbedBatches:
             raise RayError(f"unknown encoder backend {backend!r}")
         chosen: Backend = next(b for b in BACKENDS if b == backend)
         self.encoder = load_encoder(None if model_path is None else Path(model_path), chosen)
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def __call__(self, batch: Any) -> Any:
         """Vectors (float32 bytes) and clause vectors (float32 bytes, in order) per batch."""
@@ -277,6 +287,7 @@ class EmbedBatches:
                 "vectors": pa.array(vectors, type=pa.binary()),
                 "clauses": pa.array(clauses, type=pa.binary()),
                 "model": pa.array([self.encoder.model_id] * len(numbers), type=pa.string()),
+                "worker": pa.array([self.worker] * len(numbers), type=pa.string()),
             }
         )
 
