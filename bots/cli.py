@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bots.settings import Settings, SettingsError, get_settings
-from index.errors import NewsqaError
+from qa.errors import NewsqaError
 from qa.models import AnswerSet
 from qa.service import IngestOutcome, QAService
 
@@ -166,7 +166,7 @@ def ingest(
     An article is known by its id, else its url, else its file (see the README), so an edited
     file replaces what it held before. Prints one line for each article added or replaced.
     """
-    from index.web.pages import is_url
+    from qa.records import is_url
 
     _must_exist([Path(p) for p in paths if not is_url(p)])
     _ray_address(ray)
@@ -228,7 +228,7 @@ def _ingest_inputs(
 
 def _is_web(values: list[str]) -> bool:
     """Whether any input is a URL, an HTML page or a folder holding one."""
-    from index.web.pages import HTML_SUFFIXES, is_url
+    from qa.records import HTML_SUFFIXES, is_url
 
     return any(is_url(v) for v in values) or any(
         p.suffix.lower() in HTML_SUFFIXES
