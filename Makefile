@@ -27,10 +27,11 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	@$(PIP) -e '.[api,bot]'
 	@touch $@
 
-# make test adds the test tools (ruff, mypy, pytest, playwright ...).
+# make test adds the test tools (ruff, mypy, pytest, playwright ...) and Ray, whose bulk
+# ingest is tested too.
 $(VENV)/.installed: $(VENV)/.installed-run
-	@echo "make: installing the test tools"
-	@$(PIP) -e '.[api,bot,dev]'
+	@echo "make: installing the test tools and Ray"
+	@$(PIP) -e '.[api,bot,dev,ray]'
 	@touch $@
 
 

@@ -380,8 +380,14 @@ class NewsIndex:
         segments.delete(self._segment_dir, drop)
         log.info("generation %d is live", generation)
 
-    def ingest(self, articles: Sequence[Article], progress: Progress = no_progress) -> IngestReport:
-        """Add new articles, replace changed ones, leave unchanged ones alone."""
+    def ingest(
+        self,
+        articles: Sequence[Article],
+        progress: Progress = no_progress,
+        work: pipeline.Work = pipeline.LOCAL,
+    ) -> IngestReport:
+        """Add new articles, replace changed ones, leave unchanged ones alone (split and
+        embedded by `work`: here, or on a cluster)."""
         report = IngestReport()
         latest: dict[str, Article] = {}
         for article in articles:
@@ -420,14 +426,14 @@ class NewsIndex:
             if not to_embed and not metadata_only:
                 return report
 
-            spans_of = {article.id: pipeline.split(article) for article in to_embed}
+            spans_of = dict(zip([a.id for a in to_embed], work.split_all(to_embed), strict=True))
             split = [(article, [s.text for s in spans_of[article.id]]) for article in to_embed]
             log.info(
                 "embedding %d sentences of %d articles",
                 sum(len(t) for _, t in split),
                 len(split),
             )
-            embedded = pipeline.vectors_for(self.encoder, self.context, split, progress)
+            embedded = pipeline.vectors_for(self.encoder, self.context, split, progress, work)
             report.sentences = len(embedded.raw)
             ids = catalog.next_ids(conn, len(embedded.raw))
             replaced = set(report.replaced)
@@ -530,7 +536,13 @@ class NewsIndex:
             )
             return len(old_ids)
 
-    def rebuild(self, progress: Progress = no_progress, *, wait: bool = True) -> Stats:
+    def rebuild(
+        self,
+        progress: Progress = no_progress,
+        *,
+        wait: bool = True,
+        work: pipeline.Work = pipeline.LOCAL,
+    ) -> Stats:
         """Re-split and re-embed every article into a fresh segment, then swap it in at once.
 
         This is also how the index moves to another model. Sentences whose span did not change
@@ -547,8 +559,7 @@ class NewsIndex:
             progress("splitting", 0, len(articles))
             rows: list[tuple[int | None, str, int, int, int, str]] = []
             split: list[tuple[Article, list[str]]] = []
-            for article in articles:
-                spans = pipeline.split(article)
+            for article, spans in zip(articles, work.split_all(articles), strict=True):
                 split.append((article, [span.text for span in spans]))
                 for position, span in enumerate(spans):
                     key = (article.id, span.start, span.end)
@@ -559,7 +570,7 @@ class NewsIndex:
             log.info(
                 "rebuild: embedding %d sentences of %d articles", len(final_ids), len(articles)
             )
-            embedded = pipeline.vectors_for(self.encoder, self.context, split, progress)
+            embedded = pipeline.vectors_for(self.encoder, self.context, split, progress, work)
             final_rows = [
                 (sentence_id, *row[1:], blob)
                 for sentence_id, row, blob in zip(final_ids, rows, embedded.clauses, strict=True)
