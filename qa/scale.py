@@ -146,9 +146,7 @@ def build(
     title_rows = np.stack([titles[a.id] for a in chosen])
     clause_of = {
         int(row[0]): row[1]
-        for row in index.connection.execute(
-            "SELECT id, clause_vectors FROM sentences WHERE clause_vectors IS NOT NULL"
-        )
+        for row in index.connection.execute("SELECT sentence_id, vectors FROM clauses")
     }
     real_clauses = [clause_of.get(i) for i in real_ids]
 
