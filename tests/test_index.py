@@ -251,6 +251,10 @@ def test_an_index_of_schema_2_is_converted_when_opened_and_answers_the_same(
     # the converted index takes writes: removing an article removes its words too
     index.remove("oslo")
     assert index.search_lexical("protested quotas", 5) == []
+    # FTS5 checks its words against the text in `sentences` (raises if they disagree)
+    index.connection.execute(
+        "INSERT INTO sentences_fts (sentences_fts, rank) VALUES ('integrity-check', 1)"
+    )
     assert (
         top_text(index, "ministers meet Vienna") == "The ministers will meet in Vienna on Monday."
     )
@@ -284,3 +288,17 @@ def test_a_large_corpus_leaves_common_words_out_of_lexical_search(
     monkeypatch.setattr(lexical, "COMMON_SHARE", 0.2)
     [(only, _)] = index.search_lexical("ministers harbour", 10)
     assert index.sentences([only])[only].text == "Boats blocked the harbour."
+
+
+def test_sentences_read_again_after_a_write_show_it(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([VIENNA, OSLO])
+    [first, _] = index.sentence_ids("vienna")
+    assert index.sentences([first])[first].source == "wire"
+    moved = Article(id="vienna", title=VIENNA.title, text=VIENNA.text, source="agency")
+    assert index.ingest([moved]).replaced == ["vienna"]
+    assert index.sentences([first])[first].source == "agency", "rows are not kept past a write"
+    index.remove("vienna")
+    assert index.sentences([first]) == {}
