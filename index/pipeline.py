@@ -8,6 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
+from index import quantize
 from index.articles import Article
 from index.clauses import clauses
 from index.embedding import Encoder, Vectors
@@ -95,8 +96,8 @@ def vectors_for(
     (raw, clause_vectors), (title_vectors, _) = work.embed_groups(
         encoder, [(texts, spans), (titles, [[] for _ in titles])], progress
     )
-    # half precision: a clause vector only ever feeds a cosine, and it halves their size
-    clause_blobs = [None if v is None else v.astype(np.float16).tobytes() for v in clause_vectors]
+    # 8 bits: a clause vector only ever feeds a cosine; a quarter of float32's size
+    clause_blobs = [None if v is None else quantize.to_bytes(v) for v in clause_vectors]
     context = np.empty_like(raw)
     first = 0
     for (_, sentences), title in zip(articles, title_vectors, strict=True):

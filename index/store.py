@@ -60,6 +60,7 @@ log = logging.getLogger("newsqa.index")
 MERGE_FAN_IN = 8
 DIR_MODE = 0o700
 TERM_COUNTS_KEPT = 100_000
+SENTENCES_KEPT = 20_000
 
 
 @dataclass(slots=True)
@@ -89,6 +90,12 @@ class Stats:
 class _TermCounts:
     generation: int
     counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _SentenceRows:
+    generation: int
+    rows: dict[int, Sentence] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,19 +156,16 @@ class NewsIndex:
         self._load_lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._term_counts = _TermCounts(-1)
+        self._sentence_rows = _SentenceRows(-1)
         conn = self.connection
         catalog.create(conn)
-        columns = {row["name"] for row in conn.execute("PRAGMA table_info(sentences)")}
-        if "clause_vectors" not in columns:
+        if catalog.upgrade(conn):
             # An index from before clause vectors: its sentences rank on their whole-sentence
             # vectors alone until `newsqa rebuild` embeds their clauses.
-            conn.execute("ALTER TABLE sentences ADD COLUMN clause_vectors BLOB")
-            if conn.execute("SELECT 1 FROM sentences LIMIT 1").fetchone() is not None:
-                log.warning(
-                    "the index in %s has no clause vectors; run `newsqa rebuild` for the best "
-                    "answers",
-                    self.data_dir,
-                )
+            log.warning(
+                "the index in %s has no clause vectors; run `newsqa rebuild` for the best answers",
+                self.data_dir,
+            )
         catalog.add_published_at(conn)
         conn.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
@@ -585,8 +589,7 @@ class NewsIndex:
                 )
 
             def apply(conn: sqlite3.Connection) -> None:
-                conn.execute("DELETE FROM sentences")
-                conn.execute("DELETE FROM sentences_fts")
+                catalog.delete_all_sentences(conn)
                 conn.execute("DELETE FROM tombstones")
                 catalog.insert_sentences(conn, final_rows)
                 conn.executemany(
@@ -842,8 +845,21 @@ class NewsIndex:
         return catalog.sentence_ids(self.connection, article_id)
 
     def sentences(self, ids: Sequence[int]) -> dict[int, Sentence]:
-        """Stored sentences with article metadata and neighbours; missing ids are left out."""
-        return catalog.sentences(self.connection, ids)
+        """Stored sentences with article metadata and neighbours; missing ids are left out.
+
+        A question reads its candidates' rows three times (ranking, ordering twins, answering):
+        rows are kept until the next write, so the database is read once (at a million
+        sentences those reads took a quarter of a question's time).
+        """
+        conn = self.connection
+        generation = catalog.generation(conn)
+        kept = self._sentence_rows
+        if kept.generation != generation or len(kept.rows) > SENTENCES_KEPT:
+            kept = self._sentence_rows = _SentenceRows(generation)
+        missing = [i for i in ids if i not in kept.rows]
+        if missing:
+            kept.rows.update(catalog.sentences(conn, missing))
+        return {i: kept.rows[i] for i in ids if i in kept.rows}
 
     def has_article(self, article_id: str) -> bool:
         """Whether an article with this id is indexed."""
