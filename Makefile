@@ -27,10 +27,11 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	@$(PIP) -e '.[api,bot]'
 	@touch $@
 
-# make test adds the test tools (ruff, mypy, pytest, playwright ...).
+# make test adds the test tools (ruff, mypy, pytest, playwright, a PostgreSQL server ...) and
+# the PostgreSQL backend, whose tests run against a real server.
 $(VENV)/.installed: $(VENV)/.installed-run
 	@echo "make: installing the test tools"
-	@$(PIP) -e '.[api,bot,dev]'
+	@$(PIP) -e '.[api,bot,postgres,dev]'
 	@touch $@
 
 

@@ -244,6 +244,28 @@ def rebuild() -> None:
 
 
 @app.command()
+def migrate() -> None:
+    """Create or upgrade the tables in NEWSQA_DATABASE_URL (PostgreSQL); safe to run again."""
+    settings = get_settings()
+    if settings.database_url is None:
+        raise _fail("NEWSQA_DATABASE_URL is not set: only PostgreSQL is migrated", EXIT_USAGE)
+    try:
+        import psycopg
+
+        from qa.postgres import migrate as apply
+    except ImportError:
+        raise _fail("PostgreSQL needs its client: pip install 'newsqa[postgres]'") from None
+    try:
+        applied = apply(settings.database_url.get_secret_value(), settings.database_schema)
+    except psycopg.Error as exc:
+        raise _fail(f"cannot migrate the database: {str(exc).strip()}") from None
+    if applied:
+        typer.echo(f"migrated: applied {', '.join(applied)}")
+    else:
+        typer.echo("migrated: the schema is up to date")
+
+
+@app.command()
 def compact() -> None:
     """Merge the vector segments into one, dropping removed sentences' vectors."""
     service = _service(model=False)
@@ -644,6 +666,8 @@ def _bench_scale(n: int, real: int, train: Path, questions: int) -> None:
 
     if not train.is_dir():
         raise _fail(f"no such folder: {train} (the training sets, see --train)", EXIT_USAGE)
+    if get_settings().database_url is not None:
+        raise _fail("bench --scale measures the embedded index: unset NEWSQA_DATABASE_URL")
     figures = {}
     for phase in ("build", "serve", "write"):
         done = subprocess.run(
@@ -684,8 +708,13 @@ def bench_phase(phase: str, n: int, real: int, train: Path, questions: int) -> N
 
     result: dict[str, Any]
     if phase == "build":
+        # _bench_scale refused the shared backend: this index is the embedded one
         result = scaled.build(
-            settings.data_dir, n, lambda folder: service(folder).index, train, real
+            settings.data_dir,
+            n,
+            lambda folder: service(folder).index,  # type: ignore[arg-type,return-value]
+            train,
+            real,
         )
         result.pop("questions")
     elif phase == "serve":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from bots.settings import Settings
+from bots.settings import Settings, SettingsError
 from index.embedding import Backend, Encoder
 from index.embedding import load_encoder as _load
 from index.store import NewsIndex
@@ -28,7 +28,31 @@ def build_service(
     encoder: Encoder | None = None,
     data_dir: Path | None = None,
 ) -> QAService:
-    """A service over the configured data directory (or another one, for eval and bench)."""
+    """A service over the configured data directory (or another one, for eval and bench), or
+    over the configured PostgreSQL database (there, another data directory means a scratch
+    schema named after it: see `scratch_schema`)."""
+    if settings.database_url is not None:
+        try:
+            from qa.postgres import shared_service
+        except ImportError as exc:
+            raise SettingsError(
+                "NEWSQA_DATABASE_URL needs the PostgreSQL client: pip install 'newsqa[postgres]'"
+                f" ({exc.name} is missing)"
+            ) from None
+
+        return shared_service(
+            settings.database_url.get_secret_value(),
+            encoder,
+            schema=(
+                settings.database_schema if data_dir is None else scratch_schema(settings, data_dir)
+            ),
+            data_dir=settings.data_dir,
+            conversation_idle_seconds=settings.conversation_idle_seconds,
+            max_question_chars=settings.max_question_chars,
+            max_k=settings.max_k,
+            max_conversations=settings.max_conversations,
+            max_article_bytes=settings.max_article_bytes,
+        )
     index = NewsIndex(data_dir or settings.data_dir, encoder)
     return QAService(
         index,
@@ -54,3 +78,15 @@ def build_web(settings: Settings, service: QAService) -> WebSources:
         user_agent=user_agent(settings.fetch_contact),
     )
     return WebSources(service, policy, default_interval_s=settings.feed_interval_minutes * 60)
+
+
+def scratch_schema(settings: Settings, folder: Path) -> str:
+    """The schema standing for a scratch data directory on PostgreSQL (made and migrated)."""
+    import hashlib
+
+    from qa.postgres import migrate
+
+    assert settings.database_url is not None
+    name = "scratch_" + hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    migrate(settings.database_url.get_secret_value(), name)
+    return name

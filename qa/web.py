@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from index.articles import ReadResult
-from index.store import IngestReport
+from index.errors import NewsqaError
+from index.store import IngestReport, NewsIndex
 from index.web.dupes import Copy, Duplicates
 from index.web.fetch import Fetcher, FetchPolicy, check_url
 from index.web.ingest import WebIngest
@@ -21,6 +22,10 @@ DEFAULT_INTERVAL_S = 30 * 60.0
 MIN_INTERVAL_S = 60.0
 
 
+class WebUnavailableError(NewsqaError):
+    """Pages and feeds need the embedded backend."""
+
+
 class WebSources:
     """Pages and feeds feeding one QAService's index."""
 
@@ -31,12 +36,18 @@ class WebSources:
         *,
         default_interval_s: float = DEFAULT_INTERVAL_S,
     ) -> None:
+        index = service.index
+        if not isinstance(index, NewsIndex):
+            raise WebUnavailableError(
+                "pages and feeds are not available with NEWSQA_DATABASE_URL yet: their state "
+                "lives in the embedded index's SQLite file"
+            )
         self.service = service
         self.fetcher = Fetcher(policy)
         self.reader = WebReader(self.fetcher)
-        self.state = WebState(service.index.db_path)
-        self.ingester = WebIngest(service.index)
-        self.watcher = Watcher(service.index, self.state, self.reader, ingester=self.ingester)
+        self.state = WebState(index.db_path)
+        self.ingester = WebIngest(index)
+        self.watcher = Watcher(index, self.state, self.reader, ingester=self.ingester)
         self.default_interval_s = default_interval_s
 
     def close(self) -> None:

@@ -1,0 +1,46 @@
+"""The service over the shared PostgreSQL backend: index and conversations in one database, for
+any number of replicas (NEWSQA_DATABASE_URL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from index.embedding import Encoder
+from index.postgres.migrate import SchemaOutdatedError, migrate
+from index.postgres.store import PgIndex
+from qa.conversations_pg import PgConversations
+from qa.service import QAService
+
+__all__ = ["PgIndex", "SchemaOutdatedError", "drop_schema", "migrate", "shared_service"]
+
+
+def shared_service(
+    url: str,
+    encoder: Encoder | None,
+    *,
+    schema: str = "public",
+    data_dir: Path | None = None,
+    conversation_idle_seconds: float = 86400.0,
+    max_conversations: int = 10_000,
+    **options: Any,
+) -> QAService:
+    """A service whose articles, vectors and conversations live in the database at url."""
+    index = PgIndex(url, encoder, schema=schema, data_dir=data_dir)
+    conversations = PgConversations(index.pool, conversation_idle_seconds, max_conversations)
+    return QAService(
+        index,
+        conversations=conversations,
+        conversation_idle_seconds=conversation_idle_seconds,
+        max_conversations=max_conversations,
+        **options,
+    )
+
+
+def drop_schema(url: str, schema: str) -> None:
+    """Remove a scratch schema and everything in it (benchmarks' and evaluations' indexes)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
