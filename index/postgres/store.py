@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 from index import lexical, pipeline
@@ -297,6 +297,7 @@ class PgIndex:
         keep what their writer stored; sentences whose span did not change keep their ids.
         """
         with self._pool.connection() as holder:
+            holder.row_factory = tuple_row
             holder.autocommit = True
             try:
                 if wait:
