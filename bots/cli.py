@@ -645,13 +645,22 @@ def bench(
     _must_exist(paths)
     settings = get_settings()
     logging.getLogger("newsqa.index").setLevel(logging.WARNING)
+    made: list[QAService] = []
+
+    def scratch_service(scratch: Path) -> QAService:
+        made.append(build_service(settings, encoder, data_dir=scratch))
+        return made[-1]
+
     with _no_traceback():
         encoder = load_encoder(settings)
-        result = run_bench(
-            paths,
-            lambda scratch: build_service(settings, encoder, data_dir=scratch),
-            count=questions,
-        )
+        try:
+            result = run_bench(paths, scratch_service, count=questions)
+        finally:
+            if settings.database_url is not None:  # the scratch index was a schema
+                from qa.postgres import discard_scratch
+
+                for service in made:
+                    discard_scratch(service)
     if result.articles == 0:
         raise _fail(f"nothing to measure: no articles in {', '.join(map(str, paths))}")
     for line in result.lines():

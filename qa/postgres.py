@@ -12,7 +12,14 @@ from index.postgres.store import PgIndex
 from qa.conversations_pg import PgConversations
 from qa.service import QAService
 
-__all__ = ["PgIndex", "SchemaOutdatedError", "drop_schema", "migrate", "shared_service"]
+__all__ = [
+    "PgIndex",
+    "SchemaOutdatedError",
+    "discard_scratch",
+    "drop_schema",
+    "migrate",
+    "shared_service",
+]
 
 
 def shared_service(
@@ -44,3 +51,12 @@ def drop_schema(url: str, schema: str) -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def discard_scratch(service: QAService) -> None:
+    """Close a scratch service's connections and drop its schema (nothing for the embedded
+    backend, whose scratch folder its maker removes)."""
+    index = service.index
+    if isinstance(index, PgIndex) and index.schema.startswith("scratch_"):
+        index.close()
+        drop_schema(index.url, index.schema)
