@@ -10,6 +10,7 @@ from index.embedding import Encoder
 from index.postgres.migrate import SchemaOutdatedError, migrate
 from index.postgres.store import PgIndex
 from qa.conversations_pg import PgConversations
+from qa.jobs_pg import PgJobRecords
 from qa.service import QAService
 
 __all__ = [
@@ -38,6 +39,7 @@ def shared_service(
     return QAService(
         index,
         conversations=conversations,
+        job_records=PgJobRecords(index.pool),
         conversation_idle_seconds=conversation_idle_seconds,
         max_conversations=max_conversations,
         **options,

@@ -31,6 +31,7 @@ from qa.conversations import (
 )
 from qa.errors import ConversationNotFoundError, InvalidQuestionError, is_disk_full
 from qa.filters import Filters
+from qa.job_records import JobRecords
 from qa.models import Answer, AnswerSet, Context, OtherSource
 from qa.retrieval import Ranked, Retriever
 
@@ -70,6 +71,7 @@ class QAService:
         *,
         retriever: Retriever | None = None,
         conversations: ConversationStore | None = None,
+        job_records: JobRecords | None = None,
         conversation_idle_seconds: float = 86400.0,
         max_question_chars: int = MAX_QUESTION_CHARS,
         max_k: int = MAX_K,
@@ -90,6 +92,8 @@ class QAService:
                 lambda: embedded.connection, conversation_idle_seconds, max_conversations
             )
         self.conversations: ConversationStore = conversations
+        # where rebuild jobs are shared between replicas (None: each process keeps its own)
+        self.job_records = job_records
         self.max_question_chars = max_question_chars
         self.max_k = max_k
         self.max_article_bytes = max_article_bytes

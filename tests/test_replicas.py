@@ -215,6 +215,11 @@ def test_two_replicas_share_one_index(pg_server: Server, tmp_path: Path) -> None
                 assert time.monotonic() < deadline
                 time.sleep(0.5)
             assert owner.get(f"/index/jobs/{job['id']}").json()["status"] == "succeeded"
+            other = cb if owner is ca else ca
+            seen = other.get(f"/index/jobs/{job['id']}")  # the job's state is shared
+            assert seen.status_code == 200, seen.text
+            assert seen.json()["status"] == "succeeded"
+            assert seen.json()["result"]["sentences"] == 2 * (1 + 5 + 6)
             for i in range(6, 10):
                 response = (ca if i % 2 else cb).post("/articles", json=[_story(i)])
                 assert response.status_code == 200, response.text
