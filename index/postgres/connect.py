@@ -12,6 +12,8 @@ from psycopg_pool import ConnectionPool
 
 from index.postgres import migrate
 
+EF_SEARCH = 100  # HNSW's candidate list (hnsw.ef_search) for searches of up to this many
+
 
 def redact(url: str) -> str:
     """The URL without its password, for logs and messages."""
@@ -30,6 +32,9 @@ def pool(url: str, schema: str = "public", max_size: int = 10) -> ConnectionPool
     def configure(conn: psycopg.Connection[Any]) -> None:
         conn.autocommit = True
         conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema)))
+        # a scoped search goes on scanning the graph until it has its k rows, in order
+        conn.execute("SET hnsw.iterative_scan = strict_order")
+        conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
         register_vector(conn)
         conn.autocommit = False
 

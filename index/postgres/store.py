@@ -32,7 +32,7 @@ from index.dates import iso
 from index.embedding import Encoder, Vectors
 from index.errors import ArticleNotFoundError, IndexBusyError, ModelMismatchError
 from index.pipeline import Embedded, Progress, no_progress
-from index.postgres.connect import pool, redact
+from index.postgres.connect import EF_SEARCH, pool, redact
 from index.splitter import Span
 from index.store import IngestReport, Stats
 from index.vectors import ContextWeights
@@ -108,6 +108,18 @@ class PgIndex:
             conn.row_factory = dict_row
             yield conn
 
+    @contextmanager
+    def _read(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection outside any transaction: each statement sees the latest commit, and
+        no COMMIT round trip follows a read."""
+        with self._pool.connection() as conn:
+            conn.autocommit = True
+            conn.row_factory = dict_row
+            try:
+                yield conn
+            finally:
+                conn.autocommit = False
+
     # ---- the model ----------------------------------------------------------------------
 
     @property
@@ -125,7 +137,7 @@ class PgIndex:
 
     def manifest(self) -> dict[str, Any] | None:
         """Model, dimension and context weights of the vectors."""
-        with self._conn() as conn:
+        with self._read() as conn:
             return _manifest(conn)
 
     def _context_manifest(self) -> dict[str, float]:
@@ -154,7 +166,9 @@ class PgIndex:
         self._check_model(self.manifest())
 
     def _dim(self, conn: psycopg.Connection[Any]) -> int:
-        manifest = _manifest(conn)
+        if self._encoder is not None:  # searches checked the stored vectors are its own
+            return self._encoder.dim
+        manifest = _manifest(conn, count=False)
         if manifest is not None:
             return int(manifest["dim"])
         return self._encoder.dim if self._encoder is not None else 1
@@ -383,7 +397,7 @@ class PgIndex:
 
     def stats(self) -> Stats:
         """Counts of articles, sentences and vectors."""
-        with self._conn() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 "SELECT (SELECT COUNT(*) FROM articles) AS articles,"
                 " (SELECT COUNT(*) FROM sentences) AS sentences,"
@@ -414,22 +428,25 @@ class PgIndex:
         vector search (HNSW's iterative scan goes on until k rows of the scope are found)."""
         if (allowed is not None and not allowed) or (articles is not None and not articles):
             return []
-        with self._conn() as conn:
-            manifest = _manifest(conn)
+        with self._read() as conn:
+            manifest = _manifest(conn, count=False)
             self._check_model(manifest)
             if manifest is None:
                 return []
             dim = int(manifest["dim"])
             where, params = _scope(article_id, allowed, articles)
-            conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-            conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(k, 1000))}")
+            if k > EF_SEARCH:  # a deeper search than the session's for this query only
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(k),))
             vector = np.asarray(query, dtype=np.float32).reshape(-1)
             rows = conn.execute(
                 f"SELECT s.id, -(s.context::vector({dim}) <#> %s::vector({dim})) AS score"
                 f" FROM sentences s WHERE TRUE{where}"
                 f" ORDER BY s.context::vector({dim}) <#> %s::vector({dim}) LIMIT %s",
                 [vector, *params, vector, k],
+                binary=True,
             ).fetchall()
+            if k > EF_SEARCH:
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(EF_SEARCH),))
         return [(int(row["id"]), float(row["score"])) for row in rows]
 
     def _refresh(self, conn: psycopg.Connection[Any]) -> None:
@@ -482,7 +499,7 @@ class PgIndex:
     def term_counts(self, text: str) -> dict[str, int]:
         """For each word of text that lexical search would use, how many sentences contain it
         (kept until the next write by any process)."""
-        with self._conn() as conn:
+        with self._read() as conn:
             self._refresh(conn)
             return self._counts(conn, lexical.terms(text))
 
@@ -505,7 +522,7 @@ class PgIndex:
         terms = lexical.terms(text)
         if not terms:
             return []
-        with self._conn() as conn:
+        with self._read() as conn:
             self._refresh(conn)
             counts = self._counts(conn, terms)
             total, average = self._corpus
@@ -548,7 +565,7 @@ class PgIndex:
         """Stored sentences with article metadata and neighbours; missing ids are left out."""
         if not ids:
             return {}
-        with self._conn() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_SENTENCE_COLUMNS},"
                 " p.text AS before, n.text AS after, p.id AS before_id, n.id AS after_id,"
@@ -580,11 +597,12 @@ class PgIndex:
         """Sentence vectors (or searched context vectors) in the order given (zeros for an id
         not stored)."""
         column = "context" if context else "raw"
-        with self._conn() as conn:
+        with self._read() as conn:
             dim = self._dim(conn)
             rows = conn.execute(
                 f"SELECT id, {column} AS v FROM sentences WHERE id = ANY(%s)",
                 ([int(i) for i in ids],),
+                binary=True,  # pgvector's binary form: parsing text vectors cost ~30 ms
             ).fetchall()
         found = {int(row["id"]): _array(row["v"]) for row in rows}
         out = np.zeros((len(ids), dim), dtype=np.float32)
@@ -596,7 +614,7 @@ class PgIndex:
 
     def clause_vectors(self, ids: Sequence[int]) -> dict[int, Vectors]:
         """The clause vectors of those of these sentences that have more than one clause."""
-        with self._conn() as conn:
+        with self._read() as conn:
             dim = self._dim(conn)
             rows = conn.execute(
                 "SELECT id, clause_vectors FROM sentences WHERE id = ANY(%s)"
@@ -612,7 +630,7 @@ class PgIndex:
 
     def title_vectors(self, article_ids: Sequence[str]) -> dict[str, Vectors]:
         """The vectors of articles' titles."""
-        with self._conn() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 "SELECT id, title_vector FROM articles WHERE id = ANY(%s)",
                 (list(dict.fromkeys(article_ids)),),
@@ -625,7 +643,7 @@ class PgIndex:
 
     def sentence_ids(self, article_id: str) -> list[int]:
         """An article's sentence ids in reading order."""
-        with self._conn() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 "SELECT id FROM sentences WHERE article_id = %s ORDER BY position", (article_id,)
             ).fetchall()
@@ -651,19 +669,19 @@ class PgIndex:
             clauses.append("published_at <= %s")
             values.append(until)
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
-        with self._conn() as conn:
+        with self._read() as conn:
             rows = conn.execute(f"SELECT id FROM articles{where}", values).fetchall()
         return [row["id"] for row in rows]
 
     def has_article(self, article_id: str) -> bool:
         """Whether an article with this id is indexed."""
-        with self._conn() as conn:
+        with self._read() as conn:
             row = conn.execute("SELECT 1 FROM articles WHERE id = %s", (article_id,)).fetchone()
         return row is not None
 
     def article(self, article_id: str) -> tuple[Article, list[Sentence]]:
         """An article with its sentences in reading order."""
-        with self._conn() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 "SELECT id, title, text, source, url, published FROM articles WHERE id = %s",
                 (article_id,),
@@ -682,7 +700,7 @@ class PgIndex:
         if title:
             escaped = title.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where, args = " WHERE a.title ILIKE %s", [f"%{escaped}%"]
-        with self._conn() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 "SELECT a.id, a.title, a.source, a.url, a.published, a.published_at,"
                 " a.ingested_at,"
@@ -725,13 +743,16 @@ def _existing(conn: psycopg.Connection[Any], ids: list[str]) -> dict[str, dict[s
     return {row["id"]: row for row in rows}
 
 
-def _manifest(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
+def _manifest(conn: psycopg.Connection[Any], *, count: bool = True) -> dict[str, Any] | None:
+    """The manifest; with count, whether any vector is stored ("count": 0 or 1)."""
     row = conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
     if row is None:
         return None
     manifest = dict(json.loads(row["value"]))
-    count = conn.execute("SELECT EXISTS (SELECT 1 FROM sentences) AS any").fetchone()
-    manifest["count"] = 1 if count and count["any"] else 0
+    if not count:
+        return manifest
+    stored = conn.execute("SELECT EXISTS (SELECT 1 FROM sentences) AS any").fetchone()
+    manifest["count"] = 1 if stored and stored["any"] else 0
     return manifest
 
 
