@@ -79,6 +79,15 @@ def test_a_rebuild_runs_once_however_many_ask(open_index: OpenIndex) -> None:
     assert second.rebuild(wait=False).sentences == 6  # once the first is over, it may run
 
 
+def test_an_empty_index_rebuilds_to_the_configured_model(open_index: OpenIndex) -> None:
+    open_index(FakeEncoder()).rebuild()
+    other = open_index(FakeEncoder(dim=32, model_id="other@1"))
+    stats = other.rebuild()
+    assert (stats.articles, stats.model, stats.dim) == (0, "other@1", 32)
+    other.ingest([_story(1)])
+    assert other.stats().sentences == 2
+
+
 def test_a_scoped_search_finds_the_scope_however_far_it_is(open_index: OpenIndex) -> None:
     encoder = FakeEncoder()
     index = open_index(encoder)

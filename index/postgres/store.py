@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
@@ -56,8 +57,11 @@ _SENTENCE_COLUMNS = (
 )
 
 
+_TOKEN = re.compile(r"\w+", re.UNICODE)  # as FTS5's tokenizer counts a sentence's length
+
+
 def _words(text: str) -> int:
-    return len(lexical._TOKEN.findall(text))
+    return len(_TOKEN.findall(text))
 
 
 class PgIndex:
@@ -347,8 +351,12 @@ class PgIndex:
         spans_of = {article.id: pipeline.split(article) for article, _ in articles}
         split = [(article, [s.text for s in spans_of[article.id]]) for article, _ in articles]
         log.info("rebuild: embedding %d articles", len(split))
-        embedded = pipeline.vectors_for(self.encoder, self.context, split, progress)
         model, dim = self.encoder.model_id, self.encoder.dim
+        embedded = (
+            pipeline.vectors_for(self.encoder, self.context, split, progress)
+            if split
+            else Embedded(np.zeros((0, dim), np.float32), np.zeros((0, dim), np.float32), {}, [])
+        )
         with self._applying() as conn:
             current = {
                 row["id"]: row["text_hash"]
