@@ -9,9 +9,14 @@ from typing import Any
 from index.embedding import Encoder
 from index.postgres.migrate import SchemaOutdatedError, migrate
 from index.postgres.store import PgIndex
+from index.postgres.web import PgDuplicates, PgWebState
+from index.web.dupes import Duplicates
+from index.web.state import WebState
+from index.writer import IndexStore
 from qa.conversations_pg import PgConversations
 from qa.jobs_pg import PgJobRecords
 from qa.service import QAService
+from qa.web import other_sources
 
 __all__ = [
     "PgIndex",
@@ -20,6 +25,7 @@ __all__ = [
     "drop_schema",
     "migrate",
     "shared_service",
+    "web_storage",
 ]
 
 
@@ -40,6 +46,7 @@ def shared_service(
         index,
         conversations=conversations,
         job_records=PgJobRecords(index.pool),
+        other_sources=other_sources(duplicates=PgDuplicates(index.pool)),
         conversation_idle_seconds=conversation_idle_seconds,
         max_conversations=max_conversations,
         **options,
@@ -62,3 +69,10 @@ def discard_scratch(service: QAService) -> None:
     if isinstance(index, PgIndex) and index.schema.startswith("scratch_"):
         index.close()
         drop_schema(index.url, index.schema)
+
+
+def web_storage(index: IndexStore) -> tuple[WebState, Duplicates]:
+    """Feeds' state and web articles' signatures in the index's database."""
+    if not isinstance(index, PgIndex):
+        raise TypeError(f"no web storage for {type(index).__name__}")
+    return PgWebState(index.pool), PgDuplicates(index.pool)
