@@ -79,6 +79,39 @@ def test_a_rebuild_runs_once_however_many_ask(open_index: OpenIndex) -> None:
     assert second.rebuild(wait=False).sentences == 6  # once the first is over, it may run
 
 
+def test_articles_written_while_a_rebuild_embeds_keep_their_sentences(
+    open_index: OpenIndex,
+) -> None:
+    rebuilder, writer = open_index(FakeEncoder()), open_index(FakeEncoder())
+    rebuilder.ingest([_story(i) for i in range(3)])
+    holding, release = threading.Event(), threading.Event()
+
+    def slow(stage: str, done: int, total: int) -> None:
+        holding.set()
+        release.wait(30)
+
+    with ThreadPoolExecutor(2) as pool:
+        rebuilt = pool.submit(rebuilder.rebuild, slow)
+        assert holding.wait(30)
+
+        # one article added, one changed, one removed while the rebuild embeds
+        def write() -> None:
+            writer.ingest([_story(3), _story(1, version=5)])
+            writer.remove("story-2")
+
+        written = pool.submit(write)
+        threading.Timer(0.5, release.set).start()  # SQLite's writer waits for the rebuild
+        written.result(60)
+        rebuilt.result(60)
+    reader = open_index(FakeEncoder())
+    assert reader.stats().articles == 3
+    assert reader.stats().sentences == 6
+    _, sentences = reader.article("story-1")
+    assert sentences[0].text.startswith("Version 5 of story 1")
+    _, sentences = reader.article("story-3")
+    assert sentences[0].text.startswith("Version 0 of story 3")
+
+
 def test_an_empty_index_rebuilds_to_the_configured_model(open_index: OpenIndex) -> None:
     open_index(FakeEncoder()).rebuild()
     other = open_index(FakeEncoder(dim=32, model_id="other@1"))
