@@ -10,10 +10,8 @@ over PostgreSQL's full-text index, so the ranker's features mean what they mean 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
@@ -33,6 +31,7 @@ from index.dates import iso
 from index.embedding import Encoder, Vectors
 from index.errors import ArticleNotFoundError, IndexBusyError, ModelMismatchError
 from index.pipeline import Embedded, Progress, no_progress
+from index.postgres import tables
 from index.postgres.connect import EF_SEARCH, pool, redact
 from index.splitter import Span
 from index.store import IngestReport, Stats
@@ -55,13 +54,6 @@ _SENTENCE_COLUMNS = (
     's.id, s.article_id, s.position, s.start, s."end", s.text, a.title, a.source, a.url,'
     " a.published, a.published_at"
 )
-
-
-_TOKEN = re.compile(r"\w+", re.UNICODE)  # as FTS5's tokenizer counts a sentence's length
-
-
-def _words(text: str) -> int:
-    return len(_TOKEN.findall(text))
 
 
 class PgIndex:
@@ -142,7 +134,7 @@ class PgIndex:
     def manifest(self) -> dict[str, Any] | None:
         """Model, dimension and context weights of the vectors."""
         with self._read() as conn:
-            return _manifest(conn)
+            return tables.manifest(conn)
 
     def _context_manifest(self) -> dict[str, float]:
         return {"title": self.context.title, "neighbour": self.context.neighbour}
@@ -172,7 +164,7 @@ class PgIndex:
     def _dim(self, conn: psycopg.Connection[Any]) -> int:
         if self._encoder is not None:  # searches checked the stored vectors are its own
             return self._encoder.dim
-        manifest = _manifest(conn, count=False)
+        manifest = tables.manifest(conn, count=False)
         if manifest is not None:
             return int(manifest["dim"])
         return self._encoder.dim if self._encoder is not None else 1
@@ -196,9 +188,11 @@ class PgIndex:
         if not latest:
             return report
         with self._conn() as conn:
-            self._check_model(_manifest(conn), growing=True)
-            existing = _existing(conn, list(latest))
-        to_embed = [a for a in latest.values() if _hash(existing.get(a.id)) != a.text_hash]
+            self._check_model(tables.manifest(conn), growing=True)
+            existing = tables.existing(conn, list(latest))
+        to_embed = [
+            a for a in latest.values() if tables.text_hash(existing.get(a.id)) != a.text_hash
+        ]
         if not to_embed and all(
             (row["source"], row["url"], row["published"]) == (a.source, a.url, a.published)
             for a in latest.values()
@@ -212,10 +206,10 @@ class PgIndex:
             pipeline.vectors_for(self.encoder, self.context, split, progress) if split else None
         )
         with self._applying() as conn:
-            manifest = _manifest(conn)
+            manifest = tables.manifest(conn)
             self._check_model(manifest, growing=True)
             # What another writer committed meanwhile decides, not what was read before.
-            existing = _existing(conn, list(latest))
+            existing = tables.existing(conn, list(latest))
             first = 0
             rows: list[tuple[Article, list[Span], int]] = []
             for article, texts in split:
@@ -244,29 +238,33 @@ class PgIndex:
                     report.replaced.append(article.id)
                 else:
                     report.unchanged.append(article.id)
-            fresh = [row for row in rows if _hash(existing.get(row[0].id)) != row[0].text_hash]
+            fresh = [
+                row for row in rows if tables.text_hash(existing.get(row[0].id)) != row[0].text_hash
+            ]
             if embedded is not None and fresh:
                 model, dim = self.encoder.model_id, self.encoder.dim
                 if manifest is not None and manifest.get("model") != model:
                     conn.execute("TRUNCATE sentences")  # nothing is left of the old model
-                _ensure_ann(conn, dim)
+                tables.ensure_ann(conn, dim)
                 replaced = [a.id for a, _, _ in fresh if a.id in existing]
                 conn.execute("DELETE FROM sentences WHERE article_id = ANY(%s)", (replaced,))
                 count = sum(len(spans) for _, spans, _ in fresh)
-                ids = _next_ids(conn, count)
+                ids = tables.next_ids(conn, count)
                 now = time.time()
                 sentence_rows = []
                 taken = iter(ids)
                 for article, spans, at in fresh:
-                    _upsert_article(conn, article, now, embedded.titles[article.id])
+                    tables.upsert_article(conn, article, now, embedded.titles[article.id])
                     for position, span in enumerate(spans):
                         sentence_rows.append(
-                            _sentence_row(next(taken), article.id, position, span, embedded, at)
+                            tables.sentence_row(
+                                next(taken), article.id, position, span, embedded, at
+                            )
                         )
                     (report.replaced if article.id in existing else report.added).append(article.id)
-                _insert_sentences(conn, sentence_rows)
+                tables.insert_sentences(conn, sentence_rows)
                 report.sentences = count
-                _set_manifest(conn, model, dim, self._context_manifest())
+                tables.set_manifest(conn, model, dim, self._context_manifest())
         return report
 
     def add_embedded(
@@ -278,20 +276,20 @@ class PgIndex:
         """Store new articles whose vectors were made elsewhere, in one transaction."""
         dim = int(embedded.raw.shape[1])
         with self._applying() as conn:
-            _ensure_ann(conn, dim)
-            ids = _next_ids(conn, len(embedded.raw))
+            tables.ensure_ann(conn, dim)
+            ids = tables.next_ids(conn, len(embedded.raw))
             taken = iter(ids)
             now = time.time()
             rows = []
             at = 0
             for article, spans in split:
-                _upsert_article(conn, article, now, embedded.titles[article.id])
+                tables.upsert_article(conn, article, now, embedded.titles[article.id])
                 for position, span in enumerate(spans):
-                    row = _sentence_row(next(taken), article.id, position, span, embedded, at)
+                    row = tables.sentence_row(next(taken), article.id, position, span, embedded, at)
                     rows.append(row)
                 at += len(spans)
-            _insert_sentences(conn, rows)
-            _set_manifest(conn, model, dim, self._context_manifest())
+            tables.insert_sentences(conn, rows)
+            tables.set_manifest(conn, model, dim, self._context_manifest())
         return ids
 
     def remove(self, article_id: str) -> int:
@@ -337,7 +335,7 @@ class PgIndex:
     def _rebuild(self, progress: Progress) -> None:
         with self._conn() as conn:
             articles = [
-                (Article(**{k: row[k] for k in _ARTICLE}), str(row["text_hash"]))
+                (Article(**{k: row[k] for k in tables.ARTICLE_COLUMNS}), str(row["text_hash"]))
                 for row in conn.execute(
                     "SELECT id, title, text, source, url, published, text_hash FROM articles"
                     " ORDER BY id"
@@ -362,13 +360,13 @@ class PgIndex:
                 row["id"]: row["text_hash"]
                 for row in conn.execute("SELECT id, text_hash FROM articles")
             }
-            manifest = _manifest(conn)
+            manifest = tables.manifest(conn)
             if manifest is not None and manifest.get("model") != model:
                 # another model's vectors cannot stay beside these: articles written
                 # meanwhile with it go and must be ingested again. TRUNCATE, not DELETE:
                 # an index built for the new length must not see the old rows, even dead ones.
                 conn.execute("TRUNCATE sentences")
-            _ensure_ann(conn, dim)
+            tables.ensure_ann(conn, dim)
             rows = []
             at = 0
             fresh_needed = 0
@@ -381,21 +379,23 @@ class PgIndex:
                 at += len(spans)
             kept = [article.id for article, _, _ in plan]
             conn.execute("DELETE FROM sentences WHERE article_id = ANY(%s)", (kept,))
-            fresh = iter(_next_ids(conn, fresh_needed))
+            fresh = iter(tables.next_ids(conn, fresh_needed))
             for article, spans, first in plan:
                 for position, span in enumerate(spans):
                     key = (article.id, span.start, span.end)
                     sentence_id = known[key] if key in known else next(fresh)
                     rows.append(
-                        _sentence_row(sentence_id, article.id, position, span, embedded, first)
+                        tables.sentence_row(
+                            sentence_id, article.id, position, span, embedded, first
+                        )
                     )
-            _insert_sentences(conn, rows)
+            tables.insert_sentences(conn, rows)
             with conn.cursor() as cur:
                 cur.executemany(
                     "UPDATE articles SET title_vector = %s WHERE id = %s",
                     [(embedded.titles[article.id], article.id) for article, _, _ in plan],
                 )
-            _set_manifest(conn, model, dim, self._context_manifest())
+            tables.set_manifest(conn, model, dim, self._context_manifest())
 
     def compact(self, *, wait: bool = True) -> int:
         """Nothing to merge: PostgreSQL reclaims deleted rows itself (autovacuum)."""
@@ -411,7 +411,7 @@ class PgIndex:
                 " (SELECT COUNT(*) FROM sentences) AS sentences,"
                 " (SELECT value FROM meta WHERE key = 'generation') AS generation"
             ).fetchone()
-            manifest = _manifest(conn) or {}
+            manifest = tables.manifest(conn) or {}
         assert row is not None
         return Stats(
             articles=int(row["articles"]),
@@ -437,12 +437,12 @@ class PgIndex:
         if (allowed is not None and not allowed) or (articles is not None and not articles):
             return []
         with self._read() as conn:
-            manifest = _manifest(conn, count=False)
+            manifest = tables.manifest(conn, count=False)
             self._check_model(manifest)
             if manifest is None:
                 return []
             dim = int(manifest["dim"])
-            where, params = _scope(article_id, allowed, articles)
+            where, params = tables.scope(article_id, allowed, articles)
             if k > EF_SEARCH:  # a deeper search than the session's for this query only
                 conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(k),))
             vector = np.asarray(query, dtype=np.float32).reshape(-1)
@@ -496,7 +496,7 @@ class PgIndex:
                 else:
                     row = conn.execute(
                         "SELECT COUNT(*) AS n FROM sentences WHERE tsv @@ %s::tsquery",
-                        (_tsquery(lexemes[term], " & "),),
+                        (tables.tsquery(lexemes[term], " & "),),
                     ).fetchone()
                     known = int(row["n"]) if row else 0
                 with self._cache_lock:
@@ -545,7 +545,7 @@ class PgIndex:
                     weights[lexeme] = max(weights.get(lexeme, 0.0), idf if idf > 0 else 1e-6)
             if not weights:
                 return []
-            where, params = _scope(article_id, allowed, articles)
+            where, params = tables.scope(article_id, allowed, articles)
             rows = conn.execute(
                 "WITH q AS (SELECT * FROM unnest(%s::text[], %s::float8[]) AS q(lexeme, idf))"
                 " SELECT s.id, SUM(q.idf * cardinality(u.positions) * %s"
@@ -562,7 +562,7 @@ class PgIndex:
                     B,
                     B,
                     average,
-                    _tsquery(list(weights), " | "),
+                    tables.tsquery(list(weights), " | "),
                     *params,
                     k,
                 ],
@@ -612,7 +612,7 @@ class PgIndex:
                 ([int(i) for i in ids],),
                 binary=True,  # pgvector's binary form: parsing text vectors cost ~30 ms
             ).fetchall()
-        found = {int(row["id"]): _array(row["v"]) for row in rows}
+        found = {int(row["id"]): tables.array(row["v"]) for row in rows}
         out = np.zeros((len(ids), dim), dtype=np.float32)
         for place, sentence_id in enumerate(ids):
             vector = found.get(int(sentence_id))
@@ -730,157 +730,6 @@ class PgIndex:
             )
             for row in rows
         ], int(total["n"])
-
-
-_ARTICLE = ("id", "title", "text", "source", "url", "published")
-
-
-def _array(value: Any) -> Vectors:
-    """A stored vector as numpy (pgvector's loader gives its own Vector type)."""
-    return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, np.float32)
-
-
-def _hash(row: dict[str, Any] | None) -> str | None:
-    return None if row is None else str(row["text_hash"])
-
-
-def _existing(conn: psycopg.Connection[Any], ids: list[str]) -> dict[str, dict[str, Any]]:
-    rows = conn.execute(
-        "SELECT id, text_hash, source, url, published FROM articles WHERE id = ANY(%s)", (ids,)
-    ).fetchall()
-    return {row["id"]: row for row in rows}
-
-
-def _manifest(conn: psycopg.Connection[Any], *, count: bool = True) -> dict[str, Any] | None:
-    """The manifest; with count, whether any vector is stored ("count": 0 or 1)."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
-    if row is None:
-        return None
-    manifest = dict(json.loads(row["value"]))
-    if not count:
-        return manifest
-    stored = conn.execute("SELECT EXISTS (SELECT 1 FROM sentences) AS any").fetchone()
-    manifest["count"] = 1 if stored and stored["any"] else 0
-    return manifest
-
-
-def _set_manifest(
-    conn: psycopg.Connection[Any], model: str, dim: int, context: dict[str, float]
-) -> None:
-    value = json.dumps({"model": model, "dim": dim, "backend": "pgvector", "context": context})
-    conn.execute(
-        "INSERT INTO meta VALUES ('manifest', %s) ON CONFLICT (key) DO UPDATE"
-        " SET value = excluded.value",
-        (value,),
-    )
-
-
-def _ensure_ann(conn: psycopg.Connection[Any], dim: int) -> None:
-    """The HNSW index for this dimension, and none for another (a vector of another length
-    could not be cast to it). Called with the write lock held."""
-    name = f"sentences_context_{dim}"
-    rows = conn.execute(
-        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
-        " AND indexname LIKE 'sentences_context_%%'"
-    ).fetchall()
-    for row in rows:
-        if row["indexname"] != name:
-            conn.execute(f'DROP INDEX "{row["indexname"]}"')
-    if not any(row["indexname"] == name for row in rows):
-        conn.execute(
-            f"CREATE INDEX {name} ON sentences USING hnsw ((context::vector({dim})) vector_ip_ops)"
-        )
-
-
-def _next_ids(conn: psycopg.Connection[Any], count: int) -> list[int]:
-    if count == 0:
-        return []
-    rows = conn.execute(
-        "SELECT nextval('sentence_ids') AS id FROM generate_series(1, %s)", (count,)
-    ).fetchall()
-    return sorted(int(row["id"]) for row in rows)
-
-
-def _upsert_article(
-    conn: psycopg.Connection[Any], article: Article, now: float, title_vector: bytes
-) -> None:
-    conn.execute(
-        "INSERT INTO articles (id, title, text, source, url, published, published_at, text_hash,"
-        " ingested_at, title_vector) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (id) DO UPDATE SET title = excluded.title, text = excluded.text,"
-        " source = excluded.source, url = excluded.url, published = excluded.published,"
-        " published_at = excluded.published_at, text_hash = excluded.text_hash,"
-        " ingested_at = excluded.ingested_at, title_vector = excluded.title_vector",
-        (
-            article.id,
-            article.title,
-            article.text,
-            article.source,
-            article.url,
-            article.published,
-            article.published_at,
-            article.text_hash,
-            now,
-            title_vector,
-        ),
-    )
-
-
-_COPY_TYPES = ["int8", "text", "int4", "int4", "int4", "text", "bytea", "vector", "vector", "int4"]
-_Row = tuple[int, str, int, int, int, str, bytes | None, Vectors, Vectors, int]
-
-
-def _sentence_row(
-    sentence_id: int, article_id: str, position: int, span: Span, embedded: Embedded, first: int
-) -> _Row:
-    """A sentence's row; `first` is where its article's sentences start in `embedded`."""
-    at = first + position
-    return (
-        sentence_id,
-        article_id,
-        position,
-        span.start,
-        span.end,
-        span.text,
-        embedded.clauses[at],
-        embedded.raw[at].astype(np.float32),
-        embedded.context[at].astype(np.float32),
-        _words(span.text),
-    )
-
-
-def _insert_sentences(conn: psycopg.Connection[Any], rows: list[_Row]) -> None:
-    with conn.cursor().copy(
-        'COPY sentences (id, article_id, position, start, "end", text, clause_vectors, raw,'
-        " context, words) FROM STDIN"
-    ) as copy:
-        copy.set_types(_COPY_TYPES)
-        for row in rows:
-            copy.write_row(row)
-
-
-def _scope(
-    article_id: str | None, allowed: Collection[int] | None, articles: Sequence[str] | None
-) -> tuple[str, list[object]]:
-    """SQL conditions (after a WHERE) and their values limiting sentences `s`."""
-    where = ""
-    params: list[object] = []
-    if article_id is not None:
-        where += " AND s.article_id = %s"
-        params.append(article_id)
-    if allowed is not None:
-        where += " AND s.id = ANY(%s)"
-        params.append([int(i) for i in allowed])
-    if articles is not None:
-        where += " AND s.article_id = ANY(%s)"
-        params.append(list(articles))
-    return where, params
-
-
-def _tsquery(lexemes: list[str], joiner: str) -> str:
-    """A tsquery of lexemes taken literally (quoted, so no word is read as an operator)."""
-    quoted = ("'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for lexeme in lexemes)
-    return joiner.join(quoted)
 
 
 if TYPE_CHECKING:  # mypy holds PgIndex to the interfaces the engine reads and writes through
