@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bots.settings import Settings, SettingsError, get_settings
-from index.errors import NewsqaError
+from qa.errors import NewsqaError
 from qa.models import AnswerSet
 from qa.service import IngestOutcome, QAService
 
@@ -146,7 +146,7 @@ def ingest(
     An article is known by its id, else its url, else its file (see the README), so an edited
     file replaces what it held before. Prints one line for each article added or replaced.
     """
-    from index.web.pages import is_url
+    from qa.records import is_url
 
     _must_exist([Path(p) for p in paths if not is_url(p)])
     service = _service(announce=True)
@@ -175,7 +175,7 @@ def _ingest_inputs(
     service: QAService, values: list[str], progress: Callable[[str, int, int], None]
 ) -> IngestOutcome:
     """Files through the file reader; URLs and HTML pages through the web reader as well."""
-    from index.web.pages import HTML_SUFFIXES, is_url
+    from qa.records import HTML_SUFFIXES, is_url
 
     paths = [Path(v) for v in values]
     web = any(is_url(v) for v in values) or any(

@@ -10,9 +10,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
-from index.errors import IndexBusyError
-from index.store import Progress, Stats
+from qa.errors import IndexBusyError
 from qa.job_records import JobRecords
+from qa.records import Progress, Stats
 
 log = logging.getLogger(__name__)
 
