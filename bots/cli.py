@@ -580,7 +580,7 @@ def evaluate(
     ] = False,
 ) -> None:
     """Score answer quality on the evaluation sets in DIR...; one line of figures per set."""
-    from bots.wiring import build_service, load_encoder
+    from bots.wiring import load_encoder
     from qa.evaluate import evaluate_set
 
     _must_exist(folders)
@@ -593,13 +593,31 @@ def evaluate(
         if not (folder / "set.json").is_file():
             typer.echo(f"skipped {folder}: not an evaluation set (no set.json)", err=True)
             continue
-        with _no_traceback():
-            result = evaluate_set(
-                folder,
-                lambda scratch: build_service(settings, encoder, data_dir=scratch),
-                abstention=not no_abstention,
-            )
+        with _no_traceback(), _scratch_services(settings, encoder) as scratch_service:
+            result = evaluate_set(folder, scratch_service, abstention=not no_abstention)
         typer.echo(result.line())
+
+
+@contextmanager
+def _scratch_services(settings: Settings, encoder: Any) -> Iterator[Callable[[Path], QAService]]:
+    """Makes services over scratch indexes; on PostgreSQL their schemas are dropped at the
+    end (a scratch data directory is removed by whoever made it)."""
+    from bots.wiring import build_service
+
+    made: list[QAService] = []
+
+    def scratch_service(scratch: Path) -> QAService:
+        made.append(build_service(settings, encoder, data_dir=scratch))
+        return made[-1]
+
+    try:
+        yield scratch_service
+    finally:
+        if settings.database_url is not None:
+            from qa.postgres import discard_scratch
+
+            for service in made:
+                discard_scratch(service)
 
 
 @app.command()
@@ -634,7 +652,7 @@ def bench(
 ) -> None:
     """Measure ingest throughput, question latency and peak memory on the articles in PATH...
     (files, folders, evaluation sets)."""
-    from bots.wiring import build_service, load_encoder
+    from bots.wiring import load_encoder
     from qa.bench import run_bench
 
     if scale is not None:
@@ -645,22 +663,10 @@ def bench(
     _must_exist(paths)
     settings = get_settings()
     logging.getLogger("newsqa.index").setLevel(logging.WARNING)
-    made: list[QAService] = []
-
-    def scratch_service(scratch: Path) -> QAService:
-        made.append(build_service(settings, encoder, data_dir=scratch))
-        return made[-1]
-
     with _no_traceback():
         encoder = load_encoder(settings)
-        try:
+        with _scratch_services(settings, encoder) as scratch_service:
             result = run_bench(paths, scratch_service, count=questions)
-        finally:
-            if settings.database_url is not None:  # the scratch index was a schema
-                from qa.postgres import discard_scratch
-
-                for service in made:
-                    discard_scratch(service)
     if result.articles == 0:
         raise _fail(f"nothing to measure: no articles in {', '.join(map(str, paths))}")
     for line in result.lines():
