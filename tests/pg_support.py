@@ -4,6 +4,7 @@ started once per test session; each test gets a schema of its own in it."""
 from __future__ import annotations
 
 import secrets
+import shutil
 import socket
 import tempfile
 import warnings
@@ -75,3 +76,4 @@ def postgres() -> Iterator[Server]:
         yield Server(f"postgresql://postgres@127.0.0.1:{port}/postgres")
     finally:
         ctl("-w", "-m", "immediate", "-D", str(data), "stop")
+        shutil.rmtree(root, ignore_errors=True)
