@@ -27,11 +27,11 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	@$(PIP) -e '.[api,bot]'
 	@touch $@
 
-# make test adds the test tools (ruff, mypy, pytest, playwright ...) and Ray, whose bulk
-# ingest is tested too.
+# make test adds the test tools (ruff, mypy, pytest, playwright, a PostgreSQL server ...), the
+# PostgreSQL backend and Ray, whose tests run against a real server and a real cluster.
 $(VENV)/.installed: $(VENV)/.installed-run
-	@echo "make: installing the test tools and Ray"
-	@$(PIP) -e '.[api,bot,dev,ray]'
+	@echo "make: installing the test tools, the PostgreSQL backend and Ray"
+	@$(PIP) -e '.[api,bot,postgres,ray,dev]'
 	@touch $@
 
 

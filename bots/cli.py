@@ -300,6 +300,28 @@ def rebuild(ray: Annotated[str | None, RAY_OPTION] = None) -> None:
 
 
 @app.command()
+def migrate() -> None:
+    """Create or upgrade the tables in NEWSQA_DATABASE_URL (PostgreSQL); safe to run again."""
+    settings = get_settings()
+    if settings.database_url is None:
+        raise _fail("NEWSQA_DATABASE_URL is not set: only PostgreSQL is migrated", EXIT_USAGE)
+    try:
+        import psycopg
+
+        from qa.postgres import migrate as apply
+    except ImportError:
+        raise _fail("PostgreSQL needs its client: pip install 'newsqa[postgres]'") from None
+    try:
+        applied = apply(settings.database_url.get_secret_value(), settings.database_schema)
+    except psycopg.Error as exc:
+        raise _fail(f"cannot migrate the database: {str(exc).strip()}") from None
+    if applied:
+        typer.echo(f"migrated: applied {', '.join(applied)}")
+    else:
+        typer.echo("migrated: the schema is up to date")
+
+
+@app.command()
 def compact() -> None:
     """Merge the vector segments into one, dropping removed sentences' vectors."""
     service = _service(model=False)
@@ -614,7 +636,7 @@ def evaluate(
     ] = False,
 ) -> None:
     """Score answer quality on the evaluation sets in DIR...; one line of figures per set."""
-    from bots.wiring import build_service, load_encoder
+    from bots.wiring import load_encoder
     from qa.evaluate import evaluate_set
 
     _must_exist(folders)
@@ -627,13 +649,31 @@ def evaluate(
         if not (folder / "set.json").is_file():
             typer.echo(f"skipped {folder}: not an evaluation set (no set.json)", err=True)
             continue
-        with _no_traceback():
-            result = evaluate_set(
-                folder,
-                lambda scratch: build_service(settings, encoder, data_dir=scratch),
-                abstention=not no_abstention,
-            )
+        with _no_traceback(), _scratch_services(settings, encoder) as scratch_service:
+            result = evaluate_set(folder, scratch_service, abstention=not no_abstention)
         typer.echo(result.line())
+
+
+@contextmanager
+def _scratch_services(settings: Settings, encoder: Any) -> Iterator[Callable[[Path], QAService]]:
+    """Makes services over scratch indexes; on PostgreSQL their schemas are dropped at the
+    end (a scratch data directory is removed by whoever made it)."""
+    from bots.wiring import build_service
+
+    made: list[QAService] = []
+
+    def scratch_service(scratch: Path) -> QAService:
+        made.append(build_service(settings, encoder, data_dir=scratch))
+        return made[-1]
+
+    try:
+        yield scratch_service
+    finally:
+        if settings.database_url is not None:
+            from qa.postgres import discard_scratch
+
+            for service in made:
+                discard_scratch(service)
 
 
 @app.command()
@@ -668,7 +708,7 @@ def bench(
 ) -> None:
     """Measure ingest throughput, question latency and peak memory on the articles in PATH...
     (files, folders, evaluation sets)."""
-    from bots.wiring import build_service, load_encoder
+    from bots.wiring import load_encoder
     from qa.bench import run_bench
 
     if scale is not None:
@@ -681,11 +721,8 @@ def bench(
     logging.getLogger("newsqa.index").setLevel(logging.WARNING)
     with _no_traceback():
         encoder = load_encoder(settings)
-        result = run_bench(
-            paths,
-            lambda scratch: build_service(settings, encoder, data_dir=scratch),
-            count=questions,
-        )
+        with _scratch_services(settings, encoder) as scratch_service:
+            result = run_bench(paths, scratch_service, count=questions)
     if result.articles == 0:
         raise _fail(f"nothing to measure: no articles in {', '.join(map(str, paths))}")
     for line in result.lines():
@@ -700,6 +737,8 @@ def _bench_scale(n: int, real: int, train: Path, questions: int) -> None:
 
     if not train.is_dir():
         raise _fail(f"no such folder: {train} (the training sets, see --train)", EXIT_USAGE)
+    if get_settings().database_url is not None:
+        raise _fail("bench --scale measures the embedded index: unset NEWSQA_DATABASE_URL")
     figures = {}
     for phase in ("build", "serve", "write"):
         done = subprocess.run(
@@ -740,8 +779,13 @@ def bench_phase(phase: str, n: int, real: int, train: Path, questions: int) -> N
 
     result: dict[str, Any]
     if phase == "build":
+        # _bench_scale refused the shared backend: this index is the embedded one
         result = scaled.build(
-            settings.data_dir, n, lambda folder: service(folder).index, train, real
+            settings.data_dir,
+            n,
+            lambda folder: service(folder).index,  # type: ignore[arg-type,return-value]
+            train,
+            real,
         )
         result.pop("questions")
     elif phase == "serve":

@@ -46,8 +46,27 @@ class Settings(BaseSettings):
     max_article_bytes: int = Field(
         default=2_000_000, ge=1024, description="A file or record larger than this is refused"
     )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/db: articles, vectors and "
+        "conversations in PostgreSQL + pgvector, shared by any number of replicas; unset: "
+        "SQLite and FAISS files in the data dir",
+    )
+    database_schema: str = Field(
+        default="public", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="Schema of the tables"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if not value.startswith(("postgresql://", "postgres://")):
+                raise ValueError("should start with postgresql:// (PostgreSQL is the one choice)")
+        return value
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
@@ -185,7 +204,7 @@ def describe(error: ValidationError) -> str:
         message = str(item["msg"]).removeprefix("Value error, ")
         variable = _variable(tuple(item["loc"]))
         value = item.get("input")
-        secret = any(word in variable for word in ("KEY", "TOKEN", "SECRET"))
+        secret = any(word in variable for word in ("KEY", "TOKEN", "SECRET", "DATABASE_URL"))
         shown = f"={value}" if isinstance(value, str | int | float) and not secret else ""
         lines.append(f"{variable}{shown}: {message[:1].lower()}{message[1:]}")
     return "; ".join(lines)

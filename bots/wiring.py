@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bots.settings import Settings
+from bots.settings import Settings, SettingsError
 from qa import engine
 from qa.engine import Encoder
 from qa.service import QAService
@@ -21,7 +21,31 @@ def build_service(
     encoder: Encoder | None = None,
     data_dir: Path | None = None,
 ) -> QAService:
-    """A service over the configured data directory (or another one, for eval and bench)."""
+    """A service over the configured data directory (or another one, for eval and bench), or
+    over the configured PostgreSQL database (there, another data directory means a scratch
+    schema named after it: see `scratch_schema`)."""
+    if settings.database_url is not None:
+        try:
+            from qa.postgres import shared_service
+        except ImportError as exc:
+            raise SettingsError(
+                "NEWSQA_DATABASE_URL needs the PostgreSQL client: pip install 'newsqa[postgres]'"
+                f" ({exc.name} is missing)"
+            ) from None
+
+        return shared_service(
+            settings.database_url.get_secret_value(),
+            encoder,
+            schema=(
+                settings.database_schema if data_dir is None else scratch_schema(settings, data_dir)
+            ),
+            data_dir=settings.data_dir,
+            conversation_idle_seconds=settings.conversation_idle_seconds,
+            max_question_chars=settings.max_question_chars,
+            max_k=settings.max_k,
+            max_conversations=settings.max_conversations,
+            max_article_bytes=settings.max_article_bytes,
+        )
     return engine.open_service(
         data_dir or settings.data_dir,
         encoder,
@@ -44,3 +68,15 @@ def build_web(settings: Settings, service: QAService) -> WebSources:
         contact=settings.fetch_contact,
         interval_s=settings.feed_interval_minutes * 60,
     )
+
+
+def scratch_schema(settings: Settings, folder: Path) -> str:
+    """The schema standing for a scratch data directory on PostgreSQL (made and migrated)."""
+    import hashlib
+
+    from qa.postgres import migrate
+
+    assert settings.database_url is not None
+    name = "scratch_" + hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    migrate(settings.database_url.get_secret_value(), name)
+    return name

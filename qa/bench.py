@@ -98,7 +98,7 @@ def run_bench(
         pool = questions or _questions_near(paths)
         rng = random.Random(seed)
         if not pool:
-            ids = [row[0] for row in service.index.connection.execute("SELECT id FROM sentences")]
+            ids = [i for a in read.articles for i in service.index.sentence_ids(a.id)]
             texts = service.index.sentences(rng.sample(ids, min(count, len(ids))))
             pool = [" ".join(s.text.split()[:8]) + "?" for s in texts.values()]
         chosen = [rng.choice(pool) for _ in range(count)] if pool else []

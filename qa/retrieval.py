@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from index.embedding import Vectors, weights_id
-from index.store import NewsIndex, Sentence
+from index.reader import IndexReader
+from index.store import Sentence
 from index.vectors import ContextWeights
 from qa.conversations import Conversation
 from qa.question import content_words, is_short_follow_up, normalise
@@ -91,7 +92,7 @@ class _QuestionCache:
 class Retriever:
     """Candidates from dense and lexical search, ordered by the fitted ranker."""
 
-    def __init__(self, index: NewsIndex, ranker: Ranker | None = None) -> None:
+    def __init__(self, index: IndexReader, ranker: Ranker | None = None) -> None:
         self._index = index
         self.ranker = ranker or load_ranker()
         self._fitted_model: bool | None = None

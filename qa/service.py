@@ -20,6 +20,8 @@ from index.articles import (
 from index.errors import ArticleNotFoundError
 from index.pipeline import LOCAL, Work
 from index.store import ArticleInfo, IngestReport, NewsIndex, Progress, Sentence, Stats
+from index.writer import IndexStore
+from qa.conversation_store import ConversationStore
 from qa.conversations import (
     ISSUED_ONLY,
     MAX_CONVERSATIONS,
@@ -30,6 +32,7 @@ from qa.conversations import (
 )
 from qa.errors import ConversationNotFoundError, InvalidQuestionError, is_disk_full
 from qa.filters import Filters
+from qa.job_records import JobRecords
 from qa.models import Answer, AnswerSet, Context, OtherSource
 from qa.retrieval import Ranked, Retriever
 
@@ -61,13 +64,15 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 
 
 class QAService:
-    """Answers questions over a NewsIndex and keeps conversations beside it."""
+    """Answers questions over an index (either backend) and keeps conversations beside it."""
 
     def __init__(
         self,
-        index: NewsIndex,
+        index: IndexStore,
         *,
         retriever: Retriever | None = None,
+        conversations: ConversationStore | None = None,
+        job_records: JobRecords | None = None,
         conversation_idle_seconds: float = 86400.0,
         max_question_chars: int = MAX_QUESTION_CHARS,
         max_k: int = MAX_K,
@@ -79,9 +84,17 @@ class QAService:
         # other outlets' copies of a story (qa.web), shown with its answers
         self.other_sources = other_sources
         self.retriever = retriever or Retriever(index)
-        self.conversations = Conversations(
-            lambda: index.connection, conversation_idle_seconds, max_conversations
-        )
+        if conversations is None:
+            # the embedded backend keeps conversations in its own SQLite file
+            if not isinstance(index, NewsIndex):
+                raise TypeError("an index other than NewsIndex needs its conversation store")
+            embedded = index
+            conversations = Conversations(
+                lambda: embedded.connection, conversation_idle_seconds, max_conversations
+            )
+        self.conversations: ConversationStore = conversations
+        # where rebuild jobs are shared between replicas (None: each process keeps its own)
+        self.job_records = job_records
         self.max_question_chars = max_question_chars
         self.max_k = max_k
         self.max_article_bytes = max_article_bytes

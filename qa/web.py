@@ -7,13 +7,14 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from index.articles import ReadResult
-from index.store import IngestReport
+from index.store import IngestReport, NewsIndex
 from index.web.dupes import Copy, Duplicates
 from index.web.fetch import Fetcher, FetchPolicy, check_url
 from index.web.ingest import WebIngest
 from index.web.pages import WebReader, is_url, sort_inputs
 from index.web.state import Feed, WebState
 from index.web.watch import PollReport, Watcher
+from index.writer import IndexStore
 from qa.models import OtherSource
 from qa.service import IngestOutcome, QAService
 
@@ -31,12 +32,13 @@ class WebSources:
         *,
         default_interval_s: float = DEFAULT_INTERVAL_S,
     ) -> None:
+        index = service.index
+        self.state, duplicates = _web_storage(index)
         self.service = service
         self.fetcher = Fetcher(policy)
         self.reader = WebReader(self.fetcher)
-        self.state = WebState(service.index.db_path)
-        self.ingester = WebIngest(service.index)
-        self.watcher = Watcher(service.index, self.state, self.reader, ingester=self.ingester)
+        self.ingester = WebIngest(index, duplicates)
+        self.watcher = Watcher(index, self.state, self.reader, ingester=self.ingester)
         self.default_interval_s = default_interval_s
 
     def close(self) -> None:
@@ -105,9 +107,23 @@ class WebSources:
         self.watcher.run(stop)
 
 
-def other_sources(db_path: Path) -> Callable[[Sequence[str]], dict[str, list[OtherSource]]]:
-    """For QAService: the other outlets that published each article's story."""
-    duplicates = Duplicates(db_path)
+def _web_storage(index: IndexStore) -> tuple[WebState, Duplicates]:
+    """Feeds' state and web articles' signatures where the index keeps its rows."""
+    if isinstance(index, NewsIndex):
+        return WebState(index.db_path), Duplicates(index.db_path)
+    from qa.postgres import web_storage  # only with the shared backend: it needs its client
+
+    return web_storage(index)
+
+
+def other_sources(
+    db_path: Path | None = None, duplicates: Duplicates | None = None
+) -> Callable[[Sequence[str]], dict[str, list[OtherSource]]]:
+    """For QAService: the other outlets that published each article's story (from the
+    embedded index's file at db_path, or from the given signatures)."""
+    if duplicates is None:
+        assert db_path is not None
+        duplicates = Duplicates(db_path)
 
     def lookup(article_ids: Sequence[str]) -> dict[str, list[OtherSource]]:
         return {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,12 +11,16 @@ import pytest
 from bots.settings import get_settings
 from index.embedding import Encoder, load_encoder
 from index.store import NewsIndex
+from index.writer import IndexStore
 from qa.service import QAService
 from tests.fakes import FakeEncoder
+from tests.pg_support import Server, postgres
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples" / "articles"
 SHARED = REPO.parent / "shared"
+
+OpenIndex = Callable[[Encoder], IndexStore]
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +33,8 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
         "NEWSQA_TELEGRAM_WEBHOOK_URL",
         "NEWSQA_TELEGRAM_ADMINS",
         "NEWSQA_MODEL_PATH",
+        "NEWSQA_DATABASE_URL",
+        "NEWSQA_DATABASE_SCHEMA",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NEWSQA_DATA_DIR", str(tmp_path / "data"))
@@ -66,3 +72,42 @@ def samples_service(samples_index_dir: Path, tmp_path: Path, encoder: Encoder) -
     data_dir = tmp_path / "samples-copy"
     shutil.copytree(samples_index_dir, data_dir)
     return QAService(NewsIndex(data_dir, encoder))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    """A real PostgreSQL with pgvector on 127.0.0.1, one for the whole run."""
+    with postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_schema(pg_server: Server) -> Iterator[str]:
+    """A migrated schema of this test's own in the session's server, dropped afterwards."""
+    schema = pg_server.fresh_schema()
+    yield schema
+    pg_server.drop(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenIndex]:
+    """Opens this test's index with an encoder, on each backend in turn (opening again
+    reaches the same index, as another process would)."""
+    if request.param == "sqlite":
+        yield lambda encoder: NewsIndex(tmp_path / "index", encoder)
+        return
+    from index.postgres.store import PgIndex
+
+    server: Server = request.getfixturevalue("pg_server")
+    schema = server.fresh_schema()
+    opened: list[PgIndex] = []
+
+    def make(encoder: Encoder) -> IndexStore:
+        index = PgIndex(server.url, encoder, schema=schema, data_dir=tmp_path, max_connections=2)
+        opened.append(index)
+        return index
+
+    yield make
+    for index in opened:
+        index.close()
+    server.drop(schema)

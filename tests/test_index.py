@@ -1,4 +1,7 @@
-"""The index: ingest is idempotent, changes replace, deletes and rebuilds keep it consistent."""
+"""The index: ingest is idempotent, changes replace, deletes and rebuilds keep it consistent.
+
+Tests taking `open_index` run against both backends (SQLite + segments, PostgreSQL + pgvector).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ import pytest
 from index import quantize
 from index.articles import Article
 from index.errors import ArticleNotFoundError, ModelMismatchError
+from index.reader import IndexReader
 from index.store import DB_NAME, NewsIndex
+from tests.conftest import OpenIndex
 from tests.fakes import FakeEncoder
 
 
@@ -23,16 +28,16 @@ VIENNA = story("vienna", "The ministers will meet in Vienna on Monday. Talks are
 OSLO = story("oslo", "Fishermen in Oslo protested new quotas. Boats blocked the harbour.")
 
 
-def top_text(index: NewsIndex, question: str, article_id: str | None = None) -> str:
+def top_text(index: IndexReader, question: str, article_id: str | None = None) -> str:
     vector = index.encoder.encode([question])[0]
     [(sentence_id, _)] = index.search_dense(vector, 1, article_id)
     return index.sentences([sentence_id])[sentence_id].text
 
 
 def test_ingesting_the_same_articles_again_changes_nothing(
-    tmp_path: Path, fake_encoder: FakeEncoder
+    open_index: OpenIndex, fake_encoder: FakeEncoder
 ) -> None:
-    index = NewsIndex(tmp_path, fake_encoder)
+    index = open_index(fake_encoder)
     first = index.ingest([VIENNA, OSLO])
     assert sorted(first.added) == ["oslo", "vienna"]
     before = index.stats()
@@ -44,9 +49,9 @@ def test_ingesting_the_same_articles_again_changes_nothing(
 
 
 def test_new_articles_are_added_without_re_embedding_old_ones(
-    tmp_path: Path, fake_encoder: FakeEncoder
+    open_index: OpenIndex, fake_encoder: FakeEncoder
 ) -> None:
-    index = NewsIndex(tmp_path, fake_encoder)
+    index = open_index(fake_encoder)
     index.ingest([VIENNA])
     encoded = fake_encoder.encoded
     index.ingest([VIENNA, OSLO])
@@ -55,8 +60,10 @@ def test_new_articles_are_added_without_re_embedding_old_ones(
     assert top_text(index, "fishermen harbour boats") == "Boats blocked the harbour."
 
 
-def test_changed_text_replaces_the_old_sentences(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
-    index = NewsIndex(tmp_path, fake_encoder)
+def test_changed_text_replaces_the_old_sentences(
+    open_index: OpenIndex, fake_encoder: FakeEncoder
+) -> None:
+    index = open_index(fake_encoder)
     index.ingest([VIENNA, OSLO])
     changed = story("vienna", "The ministers will now meet in Geneva on Tuesday.")
     report = index.ingest([changed])
@@ -69,9 +76,9 @@ def test_changed_text_replaces_the_old_sentences(tmp_path: Path, fake_encoder: F
 
 
 def test_remove_deletes_sentences_and_vectors_and_other_ids_survive(
-    tmp_path: Path, fake_encoder: FakeEncoder
+    open_index: OpenIndex, fake_encoder: FakeEncoder
 ) -> None:
-    index = NewsIndex(tmp_path, fake_encoder)
+    index = open_index(fake_encoder)
     index.ingest([VIENNA, OSLO])
     assert index.remove("vienna") == 2
     assert index.stats().articles == 1
@@ -82,14 +89,14 @@ def test_remove_deletes_sentences_and_vectors_and_other_ids_survive(
     }
     with pytest.raises(ArticleNotFoundError):
         index.remove("vienna")
-    reopened = NewsIndex(tmp_path, fake_encoder)
+    reopened = open_index(fake_encoder)
     assert top_text(reopened, "fishermen harbour boats") == "Boats blocked the harbour."
 
 
 def test_article_scope_only_searches_that_article(
-    tmp_path: Path, fake_encoder: FakeEncoder
+    open_index: OpenIndex, fake_encoder: FakeEncoder
 ) -> None:
-    index = NewsIndex(tmp_path, fake_encoder)
+    index = open_index(fake_encoder)
     index.ingest([VIENNA, OSLO])
     vector = index.encoder.encode(["fishermen harbour"])[0]
     found = index.search_dense(vector, 10, article_id="vienna")
@@ -101,9 +108,9 @@ def test_article_scope_only_searches_that_article(
 
 
 def test_lexical_search_stems_and_ignores_stop_words(
-    tmp_path: Path, fake_encoder: FakeEncoder
+    open_index: OpenIndex, fake_encoder: FakeEncoder
 ) -> None:
-    index = NewsIndex(tmp_path, fake_encoder)
+    index = open_index(fake_encoder)
     index.ingest([VIENNA, OSLO])
     [(sentence_id, score)] = index.search_lexical("Where is the meeting?", 10)
     assert index.sentences([sentence_id])[sentence_id].text.startswith("The ministers will meet")
@@ -112,11 +119,11 @@ def test_lexical_search_stems_and_ignores_stop_words(
 
 
 def test_index_refuses_another_model_until_rebuilt(
-    tmp_path: Path, fake_encoder: FakeEncoder
+    open_index: OpenIndex, fake_encoder: FakeEncoder
 ) -> None:
-    NewsIndex(tmp_path, fake_encoder).ingest([VIENNA])
+    open_index(fake_encoder).ingest([VIENNA])
     other = FakeEncoder(dim=32, model_id="other-model@2")
-    switched = NewsIndex(tmp_path, other)
+    switched = open_index(other)
     with pytest.raises(ModelMismatchError, match="newsqa rebuild"):
         switched.load()
     with pytest.raises(ModelMismatchError, match="newsqa rebuild"):
@@ -126,16 +133,16 @@ def test_index_refuses_another_model_until_rebuilt(
     assert stats.model == "other-model@2"
     assert stats.dim == 32
     assert switched.manifest() is not None
-    assert NewsIndex(tmp_path, other).stats().vectors == 2
-    assert top_text(NewsIndex(tmp_path, other), "ministers Vienna").startswith("The ministers")
+    assert open_index(other).stats().vectors == 2
+    assert top_text(open_index(other), "ministers Vienna").startswith("The ministers")
     with pytest.raises(ModelMismatchError):
-        NewsIndex(tmp_path, fake_encoder).load()
+        open_index(fake_encoder).load()
 
 
 def test_rebuild_keeps_ids_of_unchanged_sentences(
-    tmp_path: Path, fake_encoder: FakeEncoder
+    open_index: OpenIndex, fake_encoder: FakeEncoder
 ) -> None:
-    index = NewsIndex(tmp_path, fake_encoder)
+    index = open_index(fake_encoder)
     index.ingest([VIENNA, OSLO])
     ids_before = index.sentence_ids("oslo")
     generation = index.stats().generation
@@ -143,14 +150,18 @@ def test_rebuild_keeps_ids_of_unchanged_sentences(
     assert index.sentence_ids("oslo") == ids_before
     assert stats.generation == generation + 1
     assert stats.sentences == stats.vectors == 4
-    # the rebuilt index is one fresh segment; the old one's files are gone
-    names = sorted(p.name for p in (tmp_path / "segments").iterdir())
-    assert len({name.split(".")[0] for name in names}) == 1
-    assert not (tmp_path / "vectors").exists()
+    if isinstance(index, NewsIndex):
+        # the rebuilt index is one fresh segment; the old one's files are gone
+        folder = index.data_dir
+        names = sorted(p.name for p in (folder / "segments").iterdir())
+        assert len({name.split(".")[0] for name in names}) == 1
+        assert not (folder / "vectors").exists()
 
 
-def test_context_neighbours_and_article_listing(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
-    index = NewsIndex(tmp_path, fake_encoder)
+def test_context_neighbours_and_article_listing(
+    open_index: OpenIndex, fake_encoder: FakeEncoder
+) -> None:
+    index = open_index(fake_encoder)
     index.ingest([VIENNA, story("later", "Another story here.", title="Later")])
     ids = index.sentence_ids("vienna")
     found = index.sentences(ids)
@@ -170,9 +181,9 @@ SUMMIT = story(
 
 
 def test_a_long_sentences_clauses_are_embedded_and_survive_a_rebuild(
-    tmp_path: Path, fake_encoder: FakeEncoder
+    open_index: OpenIndex, fake_encoder: FakeEncoder
 ) -> None:
-    index = NewsIndex(tmp_path, fake_encoder)
+    index = open_index(fake_encoder)
     index.ingest([SUMMIT])
     short, long = index.sentence_ids("summit")
     stored = index.clause_vectors([short, long])
@@ -260,8 +271,8 @@ def test_an_index_of_schema_2_is_converted_when_opened_and_answers_the_same(
     )
 
 
-def test_term_counts_follow_every_write(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
-    index = NewsIndex(tmp_path, fake_encoder)
+def test_term_counts_follow_every_write(open_index: OpenIndex, fake_encoder: FakeEncoder) -> None:
+    index = open_index(fake_encoder)
     index.ingest([VIENNA])
     assert index.term_counts("Where do the ministers meet?") == {"ministers": 1, "meet": 1}
     index.ingest([story("more", "Ministers met again. The ministers left.")])
@@ -271,7 +282,7 @@ def test_term_counts_follow_every_write(tmp_path: Path, fake_encoder: FakeEncode
 
 
 def test_a_large_corpus_leaves_common_words_out_of_lexical_search(
-    tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
+    open_index: OpenIndex, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from index import lexical
 
@@ -279,7 +290,7 @@ def test_a_large_corpus_leaves_common_words_out_of_lexical_search(
     assert lexical.selective({"said": 50_000, "year": 15_000}, 1_000_000) == ["year"]
     assert lexical.selective({"said": 50_000, "year": 40_000}, 1_000_000) == []
     assert lexical.selective({"said": 50_000, "harbour": 30}, 10_000) == ["said", "harbour"]
-    index = NewsIndex(tmp_path, fake_encoder)
+    index = open_index(fake_encoder)
     index.ingest([VIENNA, OSLO, story("common", "Ministers said many things. Ministers met.")])
     # "ministers" is in 3 of 6 sentences: common once the corpus counts as large
     assert len(index.search_lexical("ministers harbour", 10)) == 4

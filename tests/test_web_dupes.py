@@ -19,6 +19,7 @@ from index.web.urls import url_id
 from qa.service import QAService
 from qa.web import WebSources
 from tests.fakes import FakeEncoder
+from tests.pg_support import Server
 from tests.web_support import NewsSite, Reply, news_site, rss
 
 LOCAL = FetchPolicy.from_allow(["127.0.0.1"])
@@ -36,12 +37,26 @@ def sites() -> Iterator[tuple[NewsSite, NewsSite]]:
         yield first, second
 
 
-@pytest.fixture
-def web(tmp_path: Path, fake_encoder: FakeEncoder) -> Iterator[WebSources]:
-    service = build_service(Settings(data_dir=tmp_path / "data"), fake_encoder)
+@pytest.fixture(params=["sqlite", "postgres"])
+def web(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_encoder: FakeEncoder
+) -> Iterator[WebSources]:
+    """Web sources over the embedded index, or over PostgreSQL (NEWSQA_DATABASE_URL)."""
+    settings = Settings(data_dir=tmp_path / "data")
+    server: Server | None = None
+    if request.param == "postgres":
+        server = request.getfixturevalue("pg_server")
+        schema = server.fresh_schema()
+        settings = Settings(
+            data_dir=tmp_path / "data", database_url=server.url, database_schema=schema
+        )
+    service = build_service(settings, fake_encoder)
     sources = WebSources(service, LOCAL)
     yield sources
     sources.close()
+    if server is not None:
+        service.index.close()
+        server.drop(schema)
 
 
 def _ask(service: QAService, question: str) -> list[tuple[str, str]]:

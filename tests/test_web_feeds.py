@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from index.web.urls import url_id
 from qa.service import QAService
 from qa.web import WebSources
 from tests.fakes import FakeEncoder
+from tests.pg_support import Server
 from tests.web_support import BOILERPLATE, NewsSite, Reply, atom, news_site, rss, story_page
 
 LOCAL = FetchPolicy.from_allow(["127.0.0.1"])
@@ -37,11 +38,46 @@ def _web(data_dir: Path, encoder: FakeEncoder) -> WebSources:
     return WebSources(QAService(NewsIndex(data_dir, encoder)), LOCAL)
 
 
+MakeWeb = Callable[[], WebSources]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def make_web(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_encoder: FakeEncoder
+) -> Iterator[MakeWeb]:
+    """Opens this test's web sources (again: as a restarted or another process would), over
+    the embedded index or over PostgreSQL."""
+    made: list[WebSources] = []
+    if request.param == "sqlite":
+        schema = None
+
+        def make() -> WebSources:
+            made.append(_web(tmp_path / "data", fake_encoder))
+            return made[-1]
+    else:
+        from qa.postgres import shared_service
+
+        server: Server = request.getfixturevalue("pg_server")
+        schema = server.fresh_schema()
+
+        def make() -> WebSources:
+            service = shared_service(server.url, fake_encoder, schema=schema)
+            made.append(WebSources(service, LOCAL))
+            return made[-1]
+
+    yield make
+    for sources in made:
+        sources.close()
+        close = getattr(sources.service.index, "close", None)
+        if close is not None:
+            close()
+    if schema is not None:
+        server.drop(schema)
+
+
 @pytest.fixture
-def web(tmp_path: Path, fake_encoder: FakeEncoder) -> Iterator[WebSources]:
-    sources = _web(tmp_path / "data", fake_encoder)
-    yield sources
-    sources.close()
+def web(make_web: MakeWeb) -> WebSources:
+    return make_web()
 
 
 def _stories(
@@ -168,15 +204,13 @@ def test_a_failing_feed_backs_off_and_a_failing_entry_is_tried_again(
     assert web.feeds()[0].pending == 0
 
 
-def test_feed_state_survives_a_restart(
-    site: NewsSite, tmp_path: Path, fake_encoder: FakeEncoder
-) -> None:
+def test_feed_state_survives_a_restart(site: NewsSite, make_web: MakeWeb) -> None:
     _serve_feeds(site, _stories(site, range(2)), [], "v1")
-    first = _web(tmp_path / "data", fake_encoder)
+    first = make_web()
     first.add_feed(site.url("/feed.rss"))
     first.poll()
     first.close()
-    again = _web(tmp_path / "data", fake_encoder)
+    again = make_web()
     [feed] = again.feeds()
     assert (feed.url, feed.entries, feed.etag) == (site.url("/feed.rss"), 2, '"rss-v1"')
     assert again.poll(every=True).not_modified == 1

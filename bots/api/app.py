@@ -267,6 +267,7 @@ def create_app(
         def serve(ready: QAService) -> None:
             state.load_error, state.load_retrying = None, False
             state.service = ready
+            state.jobs.records = ready.job_records
             stoppers.append(start_watching(app.state, settings, ready))
             tasks.append(
                 asyncio.create_task(

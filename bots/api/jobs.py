@@ -8,9 +8,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from qa.errors import IndexBusyError
+from qa.job_records import JobRecords
 from qa.records import Progress, Stats
 
 log = logging.getLogger(__name__)
@@ -47,18 +48,35 @@ class Jobs:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._running: str | None = None
         self._threads: list[threading.Thread] = []
+        # with the shared backend: where every replica's jobs are (set once the service is)
+        self.records: JobRecords | None = None
 
     def get(self, job_id: str) -> Job:
-        """The job's latest state."""
+        """The job's latest state (one another replica runs too, with shared records)."""
         with self._lock:
             job = self._jobs.get(job_id)
+        if job is None and self.records is not None:
+            state = self.records.load(job_id)
+            if state is not None:
+                result = state.pop("result", None)
+                job = Job(**state, result=None if result is None else Stats(**result))
         if job is None:
             raise JobNotFoundError(job_id)
         return job
 
     def _update(self, job_id: str, **changes: object) -> None:
         with self._lock:
-            self._jobs[job_id] = replace(self._jobs[job_id], **changes)  # type: ignore[arg-type]
+            job = self._jobs[job_id] = replace(self._jobs[job_id], **changes)  # type: ignore[arg-type]
+        self._share(job)
+
+    def _share(self, job: Job) -> None:
+        records = self.records
+        if records is None:
+            return
+        try:
+            records.save(job.id, asdict(job))
+        except Exception:  # the job goes on; only other replicas miss this report
+            log.exception("could not share the state of job %s", job.id)
 
     def start(self, work: Callable[[Progress], Stats]) -> Job:
         """Start work(progress) in a thread; IndexBusyError when a write is already running.
@@ -74,6 +92,7 @@ class Jobs:
             self._running = job.id
             while len(self._jobs) > self._keep:
                 self._jobs.popitem(last=False)
+        self._share(job)
         started = threading.Event()
         busy: list[IndexBusyError] = []
 
@@ -88,6 +107,7 @@ class Jobs:
                 busy.append(exc)
                 with self._lock:
                     self._jobs.pop(job.id, None)
+                self._update_gone(job.id, str(exc))
             except Exception as exc:
                 log.exception("rebuild %s failed", job.id)
                 self._update(
@@ -112,6 +132,11 @@ class Jobs:
         if busy:
             raise busy[0]
         return self.get(job.id)
+
+    def _update_gone(self, job_id: str, reason: str) -> None:
+        """A job that never started: shared as failed, not left running."""
+        gone = Job(job_id, "failed", time.time(), error=reason, finished_at=time.time())
+        self._share(gone)
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for running jobs to end (shutdown and tests)."""

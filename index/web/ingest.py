@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from index.articles import Article
 from index.store import IngestReport, NewsIndex, Progress
 from index.web.dupes import Duplicates
+from index.writer import IndexStore
 
 log = logging.getLogger("newsqa.web")
 
@@ -19,9 +20,13 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 class WebIngest:
     """Ingests web articles once per story: copies become other sources of the first one."""
 
-    def __init__(self, index: NewsIndex, duplicates: Duplicates | None = None) -> None:
+    def __init__(self, index: IndexStore, duplicates: Duplicates | None = None) -> None:
         self.index = index
-        self.duplicates = duplicates or Duplicates(index.db_path)
+        if duplicates is None:
+            if not isinstance(index, NewsIndex):
+                raise TypeError("an index other than NewsIndex needs its Duplicates")
+            duplicates = Duplicates(index.db_path)
+        self.duplicates = duplicates
 
     def ingest(
         self,

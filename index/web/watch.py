@@ -17,11 +17,11 @@ import feedparser
 
 from index.articles import Article, Skipped
 from index.errors import NewsqaError
-from index.store import NewsIndex
 from index.web.fetch import FetchError
 from index.web.ingest import WebIngest
 from index.web.pages import WebReader
 from index.web.state import Entry, Feed, WebState
+from index.writer import IndexStore
 
 log = logging.getLogger("newsqa.web.feeds")
 
@@ -85,7 +85,7 @@ class Watcher:
 
     def __init__(
         self,
-        index: NewsIndex,
+        index: IndexStore,
         state: WebState,
         reader: WebReader,
         *,
