@@ -36,17 +36,26 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="fit without the adapter and the probes (default: keep those in the output folder)",
     )
+    parser.add_argument(
+        "--scope-abstention-only",
+        action="store_true",
+        help="keep the output folder's ranking and corpus abstention models, refit only the "
+        "article-scope abstention model",
+    )
     args = parser.parse_args(argv)
     if not (args.train / "squad-train" / "set.json").is_file():
         parser.error(f"no training sets in {args.train} (set --train or NEWSQA_SHARED)")
     encoder = load_encoder(args.model, args.backend)
     out = args.out or DATA_DIR / model_key(encoder.model_id)
+    if args.scope_abstention_only and not (out / "ranker.json").is_file():
+        parser.error(f"--scope-abstention-only refits {out / 'ranker.json'}, which is missing")
     settings = Settings(
         train=args.train,
         out=out,
         cache=args.cache,
         vector_models=None if args.no_vector_models else out,
         fit_vector_models=args.vector_models,
+        base=out / "ranker.json" if args.scope_abstention_only else None,
     )
     started = time.perf_counter()
     path = fit(encoder, settings, log=lambda line: print(line, flush=True))

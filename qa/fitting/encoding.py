@@ -27,7 +27,8 @@ class CachedEncoder:
         self._encoder = encoder
         folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256(encoder.model_id.encode()).hexdigest()[:16]
-        self._db = sqlite3.connect(folder / f"vectors-{name}.sqlite3")
+        # two fits may share the cache: a writer waits for the other's short transaction
+        self._db = sqlite3.connect(folder / f"vectors-{name}.sqlite3", timeout=120)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB, parts BLOB)"
         )

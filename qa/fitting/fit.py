@@ -46,6 +46,9 @@ class Settings:
     vector_models: Path | None = None
     # fit the adapter and the probes first (on all of squad-train: a long first encoding)
     fit_vector_models: bool = False
+    # keep this artifact's ranking and corpus abstention models; refit only the article-scope
+    # abstention model (about a third of a whole refit)
+    base: Path | None = None
     adapter_epochs: int = 3
     context: ContextWeights = field(default_factory=ContextWeights)
     # training sets are large: seeded samples of their articles and questions
@@ -65,8 +68,8 @@ class Settings:
     answer_rate: float = 0.98  # of answerable training questions (eval target 0.98)
     # article scope: questions asked about their own article and about another one
     scope_questions: tuple[tuple[str, int], ...] = (
-        ("squad-train", 3000),
-        ("selqa", 1000),
+        ("squad-train", 1500),
+        ("selqa", 500),
         ("trecqa-train", 100),
     )
     scope_answer_rate: tuple[tuple[str, float], ...] = (("article", 0.985), ("conversation", 0.99))
@@ -96,6 +99,11 @@ class _Fitting:
             "ctx_nb": settings.context.neighbour,
             "models": {},
         }
+        if settings.base is not None:
+            base = json.loads(settings.base.read_text(encoding="utf-8"))
+            if base.get("model") != self.params["model"]:
+                raise ValueError(f"{settings.base} was fitted on {base.get('model')}")
+            self.params.update({k: v for k, v in base.items() if k not in ("abstain_scope",)})
         self.ranker = Ranker(self.params)
         self.arrays: dict[str, dict[str, np.ndarray]] = {}  # file name -> its arrays
         limits = {"squad-train": settings.squad_docs, "selqa": settings.selqa_docs}
@@ -407,9 +415,10 @@ def fit(encoder: Encoder, settings: Settings, log: Log = _quiet) -> Path:
     cached = CachedEncoder(encoder, settings.cache)
     try:
         fitting = _Fitting(cached, settings, log)
-        fitting.ranking()
-        fitting.conversation()
-        fitting.corpus_abstention()
+        if settings.base is None:
+            fitting.ranking()
+            fitting.conversation()
+            fitting.corpus_abstention()
         fitting.scope_abstention()
         path = fitting.write()
         fitting.say(f"wrote {path}")
