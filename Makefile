@@ -27,11 +27,12 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	@$(PIP) -e '.[api,bot]'
 	@touch $@
 
-# make test adds the test tools (ruff, mypy, pytest, playwright ...) and the fitting extra
-# (scikit-learn, LightGBM), whose package tests/test_fitting.py runs end to end.
+# make test adds the test tools (ruff, mypy, pytest, playwright ...), Ray, whose bulk ingest is
+# tested too, and the fitting extra (scikit-learn, LightGBM), whose package tests/test_fitting.py
+# runs end to end.
 $(VENV)/.installed: $(VENV)/.installed-run
-	@echo "make: installing the test tools"
-	@$(PIP) -e '.[api,bot,dev,fit]'
+	@echo "make: installing the test tools, Ray and the fitting extra"
+	@$(PIP) -e '.[api,bot,dev,ray,fit]'
 	@touch $@
 
 

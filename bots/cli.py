@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bots.settings import Settings, SettingsError, get_settings
-from index.errors import NewsqaError
+from qa.errors import NewsqaError
 from qa.models import AnswerSet
 from qa.service import IngestOutcome, QAService
 
@@ -136,9 +136,29 @@ def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
             bar.close()
 
 
+RAY_OPTION = typer.Option(
+    "--ray",
+    metavar="ADDRESS",
+    help="Read, split and embed on a Ray cluster: auto, local, ray://HOST:PORT or HOST:PORT "
+    "(needs newsqa[ray]).",
+)
+
+
+def _ray_address(address: str | None) -> None:
+    """A malformed --ray address is a usage error, found before the model loads."""
+    if address is not None:
+        from qa.bulk import RayAddressError, check_address
+
+        try:
+            check_address(address)
+        except RayAddressError as exc:
+            raise _fail(str(exc), EXIT_USAGE) from None
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[str], _argument("PATH")],
+    ray: Annotated[str | None, RAY_OPTION] = None,
 ) -> None:
     """Add articles from PATH... (.txt .md .json .jsonl .html .htm files, folders of them, or
     http(s) URLs of article pages); unchanged ones are left alone, changed ones replaced.
@@ -146,12 +166,15 @@ def ingest(
     An article is known by its id, else its url, else its file (see the README), so an edited
     file replaces what it held before. Prints one line for each article added or replaced.
     """
-    from index.web.pages import is_url
+    from qa.records import is_url
 
     _must_exist([Path(p) for p in paths if not is_url(p)])
+    _ray_address(ray)
+    if ray is not None and _is_web(paths):
+        raise _fail("--ray reads files and folders of .txt .md .json .jsonl", EXIT_USAGE)
     service = _service(announce=True)
     with _errors(), _progress_bar() as progress:
-        outcome = _ingest_inputs(service, paths, progress)
+        outcome = _ingest_inputs(service, paths, progress, ray)
     report = outcome.report
     for verb, ids in (("added", report.added), ("replaced", report.replaced)):
         for article_id in ids:
@@ -172,17 +195,26 @@ def ingest(
 
 
 def _ingest_inputs(
-    service: QAService, values: list[str], progress: Callable[[str, int, int], None]
+    service: QAService,
+    values: list[str],
+    progress: Callable[[str, int, int], None],
+    ray: str | None = None,
 ) -> IngestOutcome:
     """Files through the file reader; URLs and HTML pages through the web reader as well."""
-    from index.web.pages import HTML_SUFFIXES, is_url
-
     paths = [Path(v) for v in values]
-    web = any(is_url(v) for v in values) or any(
-        p.suffix.lower() in HTML_SUFFIXES
-        or (p.is_dir() and any(f.suffix.lower() in HTML_SUFFIXES for f in p.rglob("*")))
-        for p in paths
-    )
+    web = _is_web(values)
+    if ray is not None:
+        from qa.bulk import ingest_on_ray
+
+        settings = get_settings()
+        return ingest_on_ray(
+            service,
+            paths,
+            ray,
+            model_path=settings.model_path,
+            backend=settings.encoder_backend,
+            progress=progress,
+        )
     if not web:
         return service.ingest_paths(paths, progress)
     from bots.wiring import build_web
@@ -192,6 +224,17 @@ def _ingest_inputs(
         return sources.ingest_inputs(values)
     finally:
         sources.close()
+
+
+def _is_web(values: list[str]) -> bool:
+    """Whether any input is a URL, an HTML page or a folder holding one."""
+    from qa.records import HTML_SUFFIXES, is_url
+
+    return any(is_url(v) for v in values) or any(
+        p.suffix.lower() in HTML_SUFFIXES
+        or (p.is_dir() and any(f.suffix.lower() in HTML_SUFFIXES for f in p.rglob("*")))
+        for p in map(Path, values)
+    )
 
 
 @app.command(name="list")
@@ -235,11 +278,24 @@ def remove(article_id: Annotated[str, _argument("ID")]) -> None:
 
 
 @app.command()
-def rebuild() -> None:
+def rebuild(ray: Annotated[str | None, RAY_OPTION] = None) -> None:
     """Re-split and re-embed every article into a fresh index, swapped in when complete."""
+    _ray_address(ray)
     service = _service(announce=True)  # also from an index of another model or backend
     with _errors(), _progress_bar() as progress:
-        stats = service.rebuild(progress)
+        if ray is None:
+            stats = service.rebuild(progress)
+        else:
+            from qa.bulk import rebuild_on_ray
+
+            settings = get_settings()
+            stats = rebuild_on_ray(
+                service,
+                ray,
+                model_path=settings.model_path,
+                backend=settings.encoder_backend,
+                progress=progress,
+            )
     typer.echo(f"rebuilt: {stats.articles} articles, {stats.sentences} sentences ({stats.model})")
 
 

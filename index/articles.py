@@ -462,7 +462,7 @@ def _visible_files(folder: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
-def _files(paths: Iterable[Path]) -> Iterator[tuple[Path, str] | Skipped]:
+def input_files(paths: Iterable[Path]) -> Iterator[tuple[Path, str] | Skipped]:
     """Each file to read with the key that identifies it: for a folder, its name and the path
     inside it; for a file given alone, its folder's name and its own, so that a file read alone
     or with its folder is the same article. Hidden files and folders are passed over."""
@@ -490,20 +490,30 @@ def _files(paths: Iterable[Path]) -> Iterator[tuple[Path, str] | Skipped]:
 def read_paths(paths: Iterable[Path], *, max_bytes: int = DEFAULT_MAX_ARTICLE_BYTES) -> ReadResult:
     """Read every article in files and folders; what cannot be read is reported, not raised."""
     result = ReadResult()
-    for item in _files(paths):
+    for item in input_files(paths):
         if isinstance(item, Skipped):
             result.skipped.append(item)
-            continue
-        path, key = item
-        try:
-            # Measured before reading: a huge file is refused at once, not read and split.
-            size = path.stat().st_size
-            if path.suffix.lower() != ".jsonl" and size > max_bytes:
-                result.skipped.append(Skipped(str(path), _too_large(f"{size:,}", max_bytes)))
-                continue
-            payload = path.read_bytes()
-        except OSError as exc:
-            result.skipped.append(Skipped(str(path), f"cannot read: {exc.strerror or exc}"))
-            continue
-        result.extend(read_text_payload(str(path), payload, key=key, max_bytes=max_bytes))
+        else:
+            result.extend(read_file(*item, max_bytes=max_bytes))
     return result
+
+
+def read_file(
+    path: Path,
+    key: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
+    name: str | None = None,
+) -> ReadResult:
+    """Read the articles of one file known by key (see `input_files`); reports name the file
+    as `name` (default: its path)."""
+    name = name or str(path)
+    try:
+        # Measured before reading: a huge file is refused at once, not read and split.
+        size = path.stat().st_size
+        if path.suffix.lower() != ".jsonl" and size > max_bytes:
+            return ReadResult(skipped=[Skipped(name, _too_large(f"{size:,}", max_bytes))])
+        payload = path.read_bytes()
+    except OSError as exc:
+        return ReadResult(skipped=[Skipped(name, f"cannot read: {exc.strerror or exc}")])
+    return read_text_payload(name, payload, key=key, max_bytes=max_bytes)

@@ -17,17 +17,25 @@ from typing import Any
 
 import numpy as np
 
+from index import quantize
 from index.articles import Article
 from index.dates import iso, parse_published
 from index.embedding import Vectors
 
-SCHEMA_VERSION = 2
+# 3: clause vectors as 8-bit blobs in their own table, FTS5 over the sentences table (no copy
+# of the text), sentences' own vectors as 8-bit codes in new segments. `upgrade` converts 2.
+SCHEMA_VERSION = 3
 DB_NAME = "newsqa.sqlite3"
 # Private to its owner: the database holds conversations as well as articles.
 FILE_MODE = 0o600
 MMAP_BYTES = 256 * 1024 * 1024
 
-_SCHEMA = """
+# External content: the index reads the text from `sentences` instead of keeping its own copy
+# (159 MB at a million sentences); a row's words must be deleted while its text is still there.
+_FTS = """
+    text, content = 'sentences', content_rowid = 'id',
+    tokenize = 'porter unicode61 remove_diacritics 2'"""
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY,
@@ -47,12 +55,11 @@ CREATE TABLE IF NOT EXISTS sentences (
     position INTEGER NOT NULL,
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    clause_vectors BLOB
+    text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sentences_by_article ON sentences(article_id, position);
-CREATE VIRTUAL TABLE IF NOT EXISTS sentences_fts USING fts5(
-    text, tokenize = 'porter unicode61 remove_diacritics 2'
+CREATE TABLE IF NOT EXISTS clauses (sentence_id INTEGER PRIMARY KEY, vectors BLOB NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS sentences_fts USING fts5({_FTS}
 );
 CREATE TABLE IF NOT EXISTS segments (
     id INTEGER PRIMARY KEY,
@@ -150,6 +157,55 @@ def add_published_at(conn: sqlite3.Connection) -> None:
         raise
 
 
+def _fts_is_external(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'sentences_fts'").fetchone()
+    return row is not None and "content = 'sentences'" in str(row[0])
+
+
+def upgrade(conn: sqlite3.Connection) -> bool:
+    """Convert a catalog written before schema 3 in place (one transaction; 101 s at a million
+    sentences here): clause vectors from float16 blobs in the sentences' rows to 8-bit
+    blobs in `clauses`, the FTS5 index from its own copy of the text to one over `sentences`.
+    Returns whether its sentences had no clause vectors at all (an index older still)."""
+    if _fts_is_external(conn) and "clause_vectors" not in _columns(conn, "sentences"):
+        return False
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if _fts_is_external(conn) and "clause_vectors" not in _columns(conn, "sentences"):
+            conn.execute("COMMIT")  # another process was first
+            return False
+        had_clauses = "clause_vectors" in _columns(conn, "sentences")
+        if had_clauses:
+            found = manifest(conn)
+            dim = int(found["dim"]) if found else 0
+            rows = conn.execute(
+                "SELECT id, clause_vectors FROM sentences WHERE clause_vectors IS NOT NULL"
+            )
+            while chunk := rows.fetchmany(10_000):
+                conn.executemany(
+                    "INSERT OR REPLACE INTO clauses (sentence_id, vectors) VALUES (?, ?)",
+                    [
+                        (
+                            row[0],
+                            quantize.to_bytes(np.frombuffer(row[1], np.float16).reshape(-1, dim)),
+                        )
+                        for row in chunk
+                    ],
+                )
+            conn.execute("ALTER TABLE sentences DROP COLUMN clause_vectors")
+        if not _fts_is_external(conn):
+            conn.execute("DROP TABLE sentences_fts")
+            conn.execute(f"CREATE VIRTUAL TABLE sentences_fts USING fts5({_FTS})")
+            conn.execute("INSERT INTO sentences_fts (sentences_fts) VALUES ('rebuild')")
+        set_meta(conn, "schema_version", str(SCHEMA_VERSION))
+        empty = conn.execute("SELECT 1 FROM sentences LIMIT 1").fetchone() is None
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return not had_clauses and not empty
+
+
 def meta(conn: sqlite3.Connection, key: str) -> str | None:
     """One bookkeeping value."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -217,15 +273,27 @@ def upsert_article(
 
 
 def insert_sentences(conn: sqlite3.Connection, rows: Sequence[SentenceRow]) -> None:
-    """Store sentences and make them findable by their words."""
+    """Store sentences with their clause vectors (8-bit blobs, see `quantize.to_bytes`) and
+    make them findable by their words."""
     conn.executemany(
-        "INSERT INTO sentences (id, article_id, position, start, end, text, clause_vectors)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
+        "INSERT INTO sentences (id, article_id, position, start, end, text)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [r[:6] for r in rows],
+    )
+    conn.executemany(
+        "INSERT INTO clauses (sentence_id, vectors) VALUES (?, ?)",
+        [(r[0], r[6]) for r in rows if r[6] is not None],
     )
     conn.executemany(
         "INSERT INTO sentences_fts (rowid, text) VALUES (?, ?)", [(r[0], r[5]) for r in rows]
     )
+
+
+def delete_all_sentences(conn: sqlite3.Connection) -> None:
+    """Delete every sentence, its words and clause vectors (inside the caller's transaction)."""
+    conn.execute("INSERT INTO sentences_fts (sentences_fts) VALUES ('delete-all')")
+    conn.execute("DELETE FROM clauses")
+    conn.execute("DELETE FROM sentences")
 
 
 def delete_sentences(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
@@ -233,7 +301,13 @@ def delete_sentences(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
     for first in range(0, len(ids), 500):
         chunk = list(ids[first : first + 500])
         marks = ",".join("?" * len(chunk))
-        conn.execute(f"DELETE FROM sentences_fts WHERE rowid IN ({marks})", chunk)
+        # The words are found by the text they were indexed with: delete them first.
+        conn.execute(
+            "INSERT INTO sentences_fts (sentences_fts, rowid, text)"
+            f" SELECT 'delete', id, text FROM sentences WHERE id IN ({marks})",
+            chunk,
+        )
+        conn.execute(f"DELETE FROM clauses WHERE sentence_id IN ({marks})", chunk)
         conn.execute(f"DELETE FROM sentences WHERE id IN ({marks})", chunk)
     conn.executemany(
         "INSERT OR IGNORE INTO tombstones (sentence_id) VALUES (?)", [(i,) for i in ids]
@@ -274,14 +348,9 @@ def sentences(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, Sentenc
 def clause_vectors(conn: sqlite3.Connection, ids: Sequence[int], dim: int) -> dict[int, Vectors]:
     """The clause vectors of those of these sentences that have more than one clause."""
     rows = rows_in(
-        conn,
-        "SELECT id, clause_vectors FROM sentences WHERE id IN ({}) AND clause_vectors IS NOT NULL",
-        list(ids),
+        conn, "SELECT sentence_id, vectors FROM clauses WHERE sentence_id IN ({})", list(ids)
     )
-    return {
-        int(row[0]): np.frombuffer(row[1], dtype=np.float16).reshape(-1, dim).astype(np.float32)
-        for row in rows
-    }
+    return {int(row[0]): quantize.from_bytes(row[1], dim) for row in rows}
 
 
 def title_vectors(conn: sqlite3.Connection, article_ids: Sequence[str]) -> dict[str, Vectors]:

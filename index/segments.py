@@ -1,7 +1,8 @@
 """Vector segments: immutable files of sentence vectors, searched together as one snapshot.
 
 A segment holds the vectors of the sentences one write added: their ids (sorted) and their own
-vectors (half precision, memory-mapped), and their searched context vectors: half precision and
+vectors (8-bit codes with a scale per vector, memory-mapped; half precision in segments written
+before schema 3), and their searched context vectors: half precision and
 searched exactly while the segment is small; once it is large, only as the 8-bit codes of an
 approximate index (IVF with scalar quantisation, memory-mapped too), which also decodes them.
 A segment is written completely before the catalog lists it, and never changed afterwards; a
@@ -25,6 +26,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from index import quantize
 from index.embedding import Vectors
 from index.errors import IndexCorruptError
 
@@ -33,7 +35,7 @@ Ids = npt.NDArray[np.int64]
 FaissIndex = Any
 FOLDER = "segments"
 FILE_MODE = 0o600
-_FILE = re.compile(r"^(\d+)\.(ids\.npy|raw\.npy|ctx\.npy|ann\.faiss)$")
+_FILE = re.compile(r"^(\d+)\.(ids\.npy|raw\.npy|scale\.npy|ctx\.npy|ann\.faiss)$")
 _TEMP = re.compile(r"^\.(\d+)\..*\.tmp$")
 # Below this many vectors a segment is searched exactly (a few ms); above it through its
 # approximate index. Chosen with `newsqa bench --scale` (README, "Scale").
@@ -98,6 +100,18 @@ def _save(path: Path, array: npt.NDArray[Any]) -> None:
         handle.write(array.data)
 
 
+def _quantize(raw: npt.NDArray[Any]) -> tuple[quantize.Codes, quantize.Scales]:
+    """8-bit codes and scales of the sentences' own vectors, a block at a time (a merge hands
+    over a million of them in half precision)."""
+    codes = np.empty(raw.shape, dtype=np.int8)
+    scales = np.empty(len(raw), dtype=np.float32)
+    for first in range(0, len(raw), 100_000):
+        codes[first : first + 100_000], scales[first : first + 100_000] = quantize.encode(
+            raw[first : first + 100_000]
+        )
+    return codes, scales
+
+
 def build_ann(context: npt.NDArray[Any], seed: int = 0) -> FaissIndex:
     """An IVF index with 8-bit scalar quantisation over unit vectors, keyed by row.
 
@@ -144,7 +158,9 @@ def write(
     try:
         _save(path_of(folder, segment_id, "ids.npy"), ids.astype(np.int64))
         crash_point("segment-ids")
-        _save(path_of(folder, segment_id, "raw.npy"), np.asarray(raw, dtype=np.float16))
+        codes, scales = _quantize(raw)
+        _save(path_of(folder, segment_id, "scale.npy"), scales)
+        _save(path_of(folder, segment_id, "raw.npy"), codes)
         crash_point("segment-raw")
         if use_ann:
             index = build_ann(context)
@@ -196,7 +212,8 @@ class Segment:
 
     id: int
     ids: Ids
-    raw: npt.NDArray[np.float16]
+    raw: npt.NDArray[Any]  # int8 codes, or float16 in a segment from before schema 3
+    scales: npt.NDArray[np.float32] | None  # one per row of 8-bit codes
     flat: Vectors | None  # context vectors in memory, for exact search of a small segment
     ann: FaissIndex | None
 
@@ -206,6 +223,11 @@ class Segment:
         try:
             ids = np.load(path_of(folder, segment_id, "ids.npy"), allow_pickle=False)
             raw = np.load(path_of(folder, segment_id, "raw.npy"), mmap_mode="r")
+            scales = None
+            if raw.dtype == np.int8:
+                scales = np.load(path_of(folder, segment_id, "scale.npy"), allow_pickle=False)
+            elif raw.dtype != np.float16:
+                raise ValueError(f"sentence vectors of type {raw.dtype}")
             index: FaissIndex | None = None
             flat = None
             if ann:
@@ -221,9 +243,9 @@ class Segment:
                 size = len(flat)
         except (OSError, ValueError, RuntimeError) as exc:
             raise IndexCorruptError(f"cannot read vector segment {segment_id}: {exc}") from exc
-        if not (len(ids) == len(raw) == size):
+        if not (len(ids) == len(raw) == size) or (scales is not None and len(scales) != size):
             raise IndexCorruptError(f"vector segment {segment_id} has parts of different sizes")
-        return cls(segment_id, np.asarray(ids), raw, flat, index)
+        return cls(segment_id, np.asarray(ids), raw, scales, flat, index)
 
     def positions(self, ids: Ids) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
         """Which of ids this segment holds, and where."""
@@ -232,6 +254,12 @@ class Segment:
         at = np.searchsorted(self.ids, ids)
         clipped = np.minimum(at, len(self.ids) - 1)
         return self.ids[clipped] == ids, clipped
+
+    def raw_rows(self, rows: npt.NDArray[np.intp]) -> Vectors:
+        """The sentences' own vectors of rows."""
+        if self.scales is None:
+            return np.asarray(self.raw[rows], dtype=np.float32)
+        return quantize.decode(self.raw[rows], self.scales[rows])
 
     def context_rows(self, rows: npt.NDArray[np.intp]) -> Vectors:
         """Context vectors of rows (decoded from the approximate index's codes when large)."""
@@ -255,10 +283,12 @@ class Segment:
         alive = ~np.isin(self.ids, dead) if len(dead) else np.ones(len(self.ids), dtype=bool)
         rows = np.flatnonzero(alive)
         context = np.empty((len(rows), self.raw.shape[1]), dtype=np.float16)
+        raw = np.empty((len(rows), self.raw.shape[1]), dtype=np.float16)
         for first in range(0, len(rows), 100_000):
             block = rows[first : first + 100_000]
             context[first : first + len(block)] = self.context_rows(block)
-        return self.ids[rows], np.asarray(self.raw[rows]), context, self.ids[~alive]
+            raw[first : first + len(block)] = self.raw_rows(block)
+        return self.ids[rows], raw, context, self.ids[~alive]
 
     def search(
         self, query: Vectors, k: int, dead: Ids, allowed: Ids | None
@@ -370,7 +400,7 @@ class Snapshot:
         for segment in self.segments:
             hit, at = segment.positions(ids)
             if hit.any():
-                out[hit] = segment.context_rows(at[hit]) if context else segment.raw[at[hit]]
+                out[hit] = segment.context_rows(at[hit]) if context else segment.raw_rows(at[hit])
                 seen |= hit
         return ids[seen], out[seen]
 
@@ -381,5 +411,5 @@ class Snapshot:
         for segment in self.segments:
             hit, at = segment.positions(wanted)
             if hit.any():
-                out[hit] = segment.context_rows(at[hit]) if context else segment.raw[at[hit]]
+                out[hit] = segment.context_rows(at[hit]) if context else segment.raw_rows(at[hit])
         return out

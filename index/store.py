@@ -60,6 +60,7 @@ log = logging.getLogger("newsqa.index")
 MERGE_FAN_IN = 8
 DIR_MODE = 0o700
 TERM_COUNTS_KEPT = 100_000
+SENTENCES_KEPT = 20_000
 
 
 @dataclass(slots=True)
@@ -89,6 +90,12 @@ class Stats:
 class _TermCounts:
     generation: int
     counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _SentenceRows:
+    generation: int
+    rows: dict[int, Sentence] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,19 +156,16 @@ class NewsIndex:
         self._load_lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._term_counts = _TermCounts(-1)
+        self._sentence_rows = _SentenceRows(-1)
         conn = self.connection
         catalog.create(conn)
-        columns = {row["name"] for row in conn.execute("PRAGMA table_info(sentences)")}
-        if "clause_vectors" not in columns:
+        if catalog.upgrade(conn):
             # An index from before clause vectors: its sentences rank on their whole-sentence
             # vectors alone until `newsqa rebuild` embeds their clauses.
-            conn.execute("ALTER TABLE sentences ADD COLUMN clause_vectors BLOB")
-            if conn.execute("SELECT 1 FROM sentences LIMIT 1").fetchone() is not None:
-                log.warning(
-                    "the index in %s has no clause vectors; run `newsqa rebuild` for the best "
-                    "answers",
-                    self.data_dir,
-                )
+            log.warning(
+                "the index in %s has no clause vectors; run `newsqa rebuild` for the best answers",
+                self.data_dir,
+            )
         catalog.add_published_at(conn)
         conn.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
@@ -380,8 +384,14 @@ class NewsIndex:
         segments.delete(self._segment_dir, drop)
         log.info("generation %d is live", generation)
 
-    def ingest(self, articles: Sequence[Article], progress: Progress = no_progress) -> IngestReport:
-        """Add new articles, replace changed ones, leave unchanged ones alone."""
+    def ingest(
+        self,
+        articles: Sequence[Article],
+        progress: Progress = no_progress,
+        work: pipeline.Work = pipeline.LOCAL,
+    ) -> IngestReport:
+        """Add new articles, replace changed ones, leave unchanged ones alone (split and
+        embedded by `work`: here, or on a cluster)."""
         report = IngestReport()
         latest: dict[str, Article] = {}
         for article in articles:
@@ -420,14 +430,14 @@ class NewsIndex:
             if not to_embed and not metadata_only:
                 return report
 
-            spans_of = {article.id: pipeline.split(article) for article in to_embed}
+            spans_of = dict(zip([a.id for a in to_embed], work.split_all(to_embed), strict=True))
             split = [(article, [s.text for s in spans_of[article.id]]) for article in to_embed]
             log.info(
                 "embedding %d sentences of %d articles",
                 sum(len(t) for _, t in split),
                 len(split),
             )
-            embedded = pipeline.vectors_for(self.encoder, self.context, split, progress)
+            embedded = pipeline.vectors_for(self.encoder, self.context, split, progress, work)
             report.sentences = len(embedded.raw)
             ids = catalog.next_ids(conn, len(embedded.raw))
             replaced = set(report.replaced)
@@ -530,7 +540,13 @@ class NewsIndex:
             )
             return len(old_ids)
 
-    def rebuild(self, progress: Progress = no_progress, *, wait: bool = True) -> Stats:
+    def rebuild(
+        self,
+        progress: Progress = no_progress,
+        *,
+        wait: bool = True,
+        work: pipeline.Work = pipeline.LOCAL,
+    ) -> Stats:
         """Re-split and re-embed every article into a fresh segment, then swap it in at once.
 
         This is also how the index moves to another model. Sentences whose span did not change
@@ -547,8 +563,7 @@ class NewsIndex:
             progress("splitting", 0, len(articles))
             rows: list[tuple[int | None, str, int, int, int, str]] = []
             split: list[tuple[Article, list[str]]] = []
-            for article in articles:
-                spans = pipeline.split(article)
+            for article, spans in zip(articles, work.split_all(articles), strict=True):
                 split.append((article, [span.text for span in spans]))
                 for position, span in enumerate(spans):
                     key = (article.id, span.start, span.end)
@@ -559,7 +574,7 @@ class NewsIndex:
             log.info(
                 "rebuild: embedding %d sentences of %d articles", len(final_ids), len(articles)
             )
-            embedded = pipeline.vectors_for(self.encoder, self.context, split, progress)
+            embedded = pipeline.vectors_for(self.encoder, self.context, split, progress, work)
             final_rows = [
                 (sentence_id, *row[1:], blob)
                 for sentence_id, row, blob in zip(final_ids, rows, embedded.clauses, strict=True)
@@ -574,8 +589,7 @@ class NewsIndex:
                 )
 
             def apply(conn: sqlite3.Connection) -> None:
-                conn.execute("DELETE FROM sentences")
-                conn.execute("DELETE FROM sentences_fts")
+                catalog.delete_all_sentences(conn)
                 conn.execute("DELETE FROM tombstones")
                 catalog.insert_sentences(conn, final_rows)
                 conn.executemany(
@@ -831,8 +845,21 @@ class NewsIndex:
         return catalog.sentence_ids(self.connection, article_id)
 
     def sentences(self, ids: Sequence[int]) -> dict[int, Sentence]:
-        """Stored sentences with article metadata and neighbours; missing ids are left out."""
-        return catalog.sentences(self.connection, ids)
+        """Stored sentences with article metadata and neighbours; missing ids are left out.
+
+        A question reads its candidates' rows three times (ranking, ordering twins, answering):
+        rows are kept until the next write, so the database is read once (at a million
+        sentences those reads took a quarter of a question's time).
+        """
+        conn = self.connection
+        generation = catalog.generation(conn)
+        kept = self._sentence_rows
+        if kept.generation != generation or len(kept.rows) > SENTENCES_KEPT:
+            kept = self._sentence_rows = _SentenceRows(generation)
+        missing = [i for i in ids if i not in kept.rows]
+        if missing:
+            kept.rows.update(catalog.sentences(conn, missing))
+        return {i: kept.rows[i] for i in ids if i in kept.rows}
 
     def has_article(self, article_id: str) -> bool:
         """Whether an article with this id is indexed."""

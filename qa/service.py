@@ -18,6 +18,7 @@ from index.articles import (
     read_text_payload,
 )
 from index.errors import ArticleNotFoundError
+from index.pipeline import LOCAL, Work
 from index.store import ArticleInfo, IngestReport, NewsIndex, Progress, Sentence, Stats
 from qa.conversations import (
     ISSUED_ONLY,
@@ -329,9 +330,11 @@ class QAService:
         """Add or replace articles."""
         return self.index.ingest(articles, progress)
 
-    def ingest_read(self, read: ReadResult, progress: Progress = _no_progress) -> IngestOutcome:
+    def ingest_read(
+        self, read: ReadResult, progress: Progress = _no_progress, work: Work = LOCAL
+    ) -> IngestOutcome:
         """Ingest what a reader found, carrying along what it skipped."""
-        report = self.index.ingest(read.articles, progress)
+        report = self.index.ingest(read.articles, progress, work)
         titles = {article.id: article.title for article in read.articles}
         superseded = self._drop_content_ids(read.articles)
         return IngestOutcome(report, read.skipped, read.warnings, titles, superseded)
@@ -365,9 +368,11 @@ class QAService:
         """Remove an article."""
         return self.index.remove(article_id)
 
-    def rebuild(self, progress: Progress = _no_progress, *, wait: bool = True) -> Stats:
+    def rebuild(
+        self, progress: Progress = _no_progress, *, wait: bool = True, work: Work = LOCAL
+    ) -> Stats:
         """Re-embed everything into a fresh index and swap it in."""
-        return self.index.rebuild(progress, wait=wait)
+        return self.index.rebuild(progress, wait=wait, work=work)
 
     def compact(self) -> int:
         """Merge the index's vector segments, dropping deleted sentences' vectors."""

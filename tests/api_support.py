@@ -57,6 +57,29 @@ class SlowEncoder(FakeEncoder):
         return super().encode(texts, progress=progress)
 
 
+class GatedEncoder(FakeEncoder):
+    """Batches (ingest, rebuild) wait at a gate while it is closed; single questions never do.
+
+    `held` is set once a batch is waiting, so a test knows a write is in progress.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = threading.Event()
+        self.open.set()
+        self.held = threading.Event()
+
+    def close(self) -> None:
+        self.held.clear()
+        self.open.clear()
+
+    def encode(self, texts: list[str], *, progress: bool = False) -> Vectors:
+        if len(texts) > 1 and not self.open.is_set():
+            self.held.set()
+            self.open.wait(120)
+        return super().encode(texts, progress=progress)
+
+
 @contextmanager
 def live_server(app: Any) -> Iterator[str]:
     """Serve app on a free loopback port in a thread; yields its base URL."""

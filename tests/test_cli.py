@@ -217,10 +217,11 @@ def test_bench_at_scale_prints_every_figure_and_keeps_its_index(
         "add one article:",
         "remove it:",
         "p99",
+        "CPU time a question:",
         "recall@50",
         "peak RSS",
         "opens in",
-        "on disk",
+        "MB vector segments",
     ):
         assert figure in first.stdout, first.stdout
     built = tmp_path / "data" / "bench" / "scale-600"

@@ -65,6 +65,10 @@ def check_consistent(index: NewsIndex) -> None:
     assert set(stored) - dead == sentence_ids
     assert dead <= set(stored)
     assert index.stats().vectors == len(sentence_ids)
+    clauses = {int(r[0]) for r in conn.execute("SELECT sentence_id FROM clauses")}
+    assert clauses <= sentence_ids, "clause vectors of a sentence that is gone"
+    # the words index agrees with the sentences' text (FTS5 raises if not)
+    conn.execute("INSERT INTO sentences_fts (sentences_fts, rank) VALUES ('integrity-check', 1)")
 
 
 @pytest.mark.parametrize(("operation", "point"), CASES)

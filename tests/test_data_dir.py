@@ -134,7 +134,7 @@ def test_rebuild_switches_to_another_local_model_and_back(
     assert model_of_index().startswith("other-minilm@")
     manifest = NewsIndex(tmp_path / "data").manifest()
     assert manifest is not None and manifest["model"].startswith("other-minilm@")
-    assert manifest["dim"] == 384 and manifest["schema_version"] == 2
+    assert manifest["dim"] == 384 and manifest["schema_version"] == 3
     answered = runner.invoke(app, ["ask", "where will they meet?", "--k", "1"])
     assert answered.exit_code == 0 and "Budapest" in answered.stdout
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from index import quantize
 from index.articles import Article
 from index.errors import ArticleNotFoundError, ModelMismatchError
 from index.store import DB_NAME, NewsIndex
@@ -178,19 +179,44 @@ def test_a_long_sentences_clauses_are_embedded_and_survive_a_rebuild(
     assert list(stored) == [long], "only the sentence saying two things has clauses"
     meeting = "Then the two presidents will meet at an agreed location, Budapest, Hungary"
     expected = fake_encoder.encode([meeting])[0]
-    assert max(float(v @ expected) for v in stored[long]) > 0.999
+    assert max(float(v @ expected) for v in stored[long]) > 0.99  # stored in 8 bits
     index.rebuild()
     assert np.allclose(index.clause_vectors([long])[long], stored[long])
+
+
+def _as_schema_2(data_dir: Path, dim: int, *, clauses: bool = True) -> None:
+    """Turn an index into the layout written before schema 3: float16 clause vectors in the
+    sentences' rows (or none at all, older still), an FTS5 table with its own copy of the text,
+    float16 sentence vectors in the segments."""
+    conn = sqlite3.connect(data_dir / DB_NAME)
+    conn.execute("ALTER TABLE sentences ADD COLUMN clause_vectors BLOB")
+    for sentence_id, blob in conn.execute("SELECT sentence_id, vectors FROM clauses").fetchall():
+        halves = quantize.from_bytes(blob, dim).astype(np.float16).tobytes()
+        conn.execute("UPDATE sentences SET clause_vectors = ? WHERE id = ?", (halves, sentence_id))
+    conn.execute("DROP TABLE clauses")
+    if not clauses:
+        conn.execute("ALTER TABLE sentences DROP COLUMN clause_vectors")
+    conn.execute("DROP TABLE sentences_fts")
+    conn.execute(
+        "CREATE VIRTUAL TABLE sentences_fts USING fts5("
+        "text, tokenize = 'porter unicode61 remove_diacritics 2')"
+    )
+    conn.execute("INSERT INTO sentences_fts (rowid, text) SELECT id, text FROM sentences")
+    conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    for scale in (data_dir / "segments").glob("*.scale.npy"):
+        raw = scale.with_name(scale.name.replace("scale", "raw"))
+        halves = quantize.decode(np.load(raw), np.load(scale)).astype(np.float16)
+        np.save(raw, halves)
+        scale.unlink()
 
 
 def test_an_index_from_before_clause_vectors_still_answers(
     tmp_path: Path, fake_encoder: FakeEncoder
 ) -> None:
     NewsIndex(tmp_path, fake_encoder).ingest([SUMMIT, OSLO])
-    conn = sqlite3.connect(tmp_path / DB_NAME)
-    conn.execute("ALTER TABLE sentences DROP COLUMN clause_vectors")
-    conn.commit()
-    conn.close()
+    _as_schema_2(tmp_path, fake_encoder.dim, clauses=False)
     index = NewsIndex(tmp_path, fake_encoder)
     assert index.clause_vectors(index.sentence_ids("summit")) == {}
     assert (
@@ -198,6 +224,40 @@ def test_an_index_from_before_clause_vectors_still_answers(
     )
     index.rebuild()
     assert len(index.clause_vectors(index.sentence_ids("summit"))) == 1
+
+
+def test_an_index_of_schema_2_is_converted_when_opened_and_answers_the_same(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    first = NewsIndex(tmp_path, fake_encoder)
+    first.ingest([SUMMIT, OSLO, VIENNA])
+    ids = [i for a in ("summit", "oslo", "vienna") for i in first.sentence_ids(a)]
+    clauses = first.clause_vectors(ids)
+    raw = first.sentence_vectors(ids)
+    lexical = first.search_lexical("protested quotas in Vienna", 5)
+    _as_schema_2(tmp_path, fake_encoder.dim)
+
+    index = NewsIndex(tmp_path, fake_encoder)
+    assert index.search_lexical("protested quotas in Vienna", 5) == lexical
+    converted = index.clause_vectors(ids)
+    assert list(converted) == list(clauses)
+    for sentence_id, vectors in clauses.items():
+        assert np.allclose(converted[sentence_id], vectors, atol=0.02)
+    assert np.allclose(index.sentence_vectors(ids), raw, atol=0.01), "float16 segments still read"
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "sentences_fts_content" not in tables, "the words no longer keep a copy of the text"
+    conn.close()
+    # the converted index takes writes: removing an article removes its words too
+    index.remove("oslo")
+    assert index.search_lexical("protested quotas", 5) == []
+    # FTS5 checks its words against the text in `sentences` (raises if they disagree)
+    index.connection.execute(
+        "INSERT INTO sentences_fts (sentences_fts, rank) VALUES ('integrity-check', 1)"
+    )
+    assert (
+        top_text(index, "ministers meet Vienna") == "The ministers will meet in Vienna on Monday."
+    )
 
 
 def test_term_counts_follow_every_write(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
@@ -228,3 +288,17 @@ def test_a_large_corpus_leaves_common_words_out_of_lexical_search(
     monkeypatch.setattr(lexical, "COMMON_SHARE", 0.2)
     [(only, _)] = index.search_lexical("ministers harbour", 10)
     assert index.sentences([only])[only].text == "Boats blocked the harbour."
+
+
+def test_sentences_read_again_after_a_write_show_it(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    index = NewsIndex(tmp_path, fake_encoder)
+    index.ingest([VIENNA, OSLO])
+    [first, _] = index.sentence_ids("vienna")
+    assert index.sentences([first])[first].source == "wire"
+    moved = Article(id="vienna", title=VIENNA.title, text=VIENNA.text, source="agency")
+    assert index.ingest([moved]).replaced == ["vienna"]
+    assert index.sentences([first])[first].source == "agency", "rows are not kept past a write"
+    index.remove("vienna")
+    assert index.sentences([first]) == {}

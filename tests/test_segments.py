@@ -197,3 +197,18 @@ def test_search_can_be_limited_to_allowed_sentences(
     assert index.search_dense(query, 10, article_id="story-3", allowed=allowed) == [
         pair for pair in found if pair[0] in set(index.sentence_ids("story-3"))
     ]
+
+
+def test_a_segment_keeps_sentence_vectors_in_a_byte_a_dimension(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(500, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(1, 501, dtype=np.int64)
+    segments.write(tmp_path, 1, ids, vectors, vectors, ann=False)
+    raw = tmp_path / "1.raw.npy"
+    assert raw.stat().st_size < 500 * 384 + 200, "8-bit codes, not float16"
+    opened = segments.Segment.open(tmp_path, 1, ann=False)
+    snapshot = segments.Snapshot(1, 384, (opened,), np.zeros(0, dtype=np.int64))
+    stored = snapshot.vectors(ids.tolist(), context=False)
+    cosines = np.sum(stored * vectors, axis=1) / np.linalg.norm(stored, axis=1)
+    assert cosines.min() > 0.9999

@@ -184,3 +184,42 @@ def test_a_follow_up_after_the_conversation_expired_starts_a_new_one(
     assert asked[1][1]["start_conversation"] is True
     assert page.locator(".error").count() == 0
     assert not errors
+
+
+def test_filters_by_source_and_date_go_with_every_question(browser: Any, base_url: str) -> None:
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(base_url + "/")
+    page.wait_for_selector("#stats:has-text('articles')")
+    page.get_by_text("Filters").click()
+    # the sources of the indexed articles are offered
+    page.wait_for_selector("#filter-sources option[value='AFP']", state="attached")
+    page.get_by_label("Source").fill("CNN")
+    assert "from CNN" in page.locator("#filters-summary").inner_text()
+
+    only_cnn = _ask(page, "where will they meet?")
+    assert only_cnn["sent"]["source"] == "CNN"
+    assert all(a["source"] == "CNN" for a in only_cnn["answers"])
+    assert "Budapest" not in page.locator(".turn").nth(0).inner_text()
+
+    page.get_by_label("Source").fill("AFP")
+    afp = _ask(page, "where will they meet?")
+    assert afp["sent"]["source"] == "AFP"
+    page.locator(".turn").nth(1).locator(".answer mark", has_text="Budapest").first.wait_for()
+    _shot(page, "filters")
+
+    # after the sample article's date nothing is left, and the page says why
+    page.get_by_label("Source").fill("")
+    page.get_by_label("Since").fill("2025-11-01")
+    later = _ask(page, "where will they meet?")
+    assert later["sent"]["since"] == "2025-11-01"
+    assert "source" not in later["sent"]
+    assert later["abstained"] and not later["answers"]
+    page.locator(".turn").nth(2).get_by_text("since 2025-11-01 were searched").wait_for()
+
+    page.get_by_role("button", name="Clear").click()
+    assert page.locator("#filters-summary").inner_text() == ""
+    cleared = _ask(page, "where will they meet?")
+    assert not {"source", "since", "until"} & set(cleared["sent"])
+    assert not errors

@@ -30,17 +30,19 @@ from bots.api.ratelimit import RateLimitedError
 from bots.api.routes import STATIC, UnsupportedMediaError, UploadTooLargeError, router
 from bots.api.schemas import Problem
 from bots.settings import Settings, get_settings
-from index.errors import (
+from qa.errors import (
     ArticleNotFoundError,
+    ConversationNotFoundError,
+    FeedNotFoundError,
+    FetchError,
     IndexBusyError,
     IndexCorruptError,
     InvalidArticleError,
+    InvalidQuestionError,
     ModelMismatchError,
     NewsqaError,
+    is_disk_full,
 )
-from index.web.fetch import FetchError
-from index.web.state import FeedNotFoundError
-from qa.errors import ConversationNotFoundError, InvalidQuestionError, is_disk_full
 from qa.service import QAService
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from bots.api.jobs import Jobs
 from bots.api.metrics import Metrics
 from bots.api.ratelimit import ClientLimits
 from bots.settings import Settings
-from index.store import Stats
 from qa.errors import is_disk_full
+from qa.records import Stats
 from qa.service import QAService
 
 

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bots.api.deps import Admin, ApiState, Service, State
 from bots.settings import Settings
-from index.web.state import Feed
+from qa.records import Feed
 from qa.service import IngestOutcome, QAService
 from qa.web import WebSources
 

@@ -10,8 +10,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from index.errors import IndexBusyError
-from index.store import Progress, Stats
+from qa.errors import IndexBusyError
+from qa.records import Progress, Stats
 
 log = logging.getLogger(__name__)
 

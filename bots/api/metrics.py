@@ -8,8 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from index.store import Stats
 from qa.models import AnswerSet
+from qa.records import Stats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -41,11 +41,10 @@ from bots.api.schemas import (
     SkippedOut,
     StatsOut,
 )
-from index.articles import SUFFIXES, Article, Skipped, article_from_record
-from index.errors import InvalidArticleError
-from index.store import Stats
 from qa.conversations import Owner
+from qa.errors import InvalidArticleError
 from qa.models import AnswerSet
+from qa.records import SUFFIXES, Article, Skipped, Stats, article_from_record
 from qa.service import IngestOutcome
 
 STATIC = Path(__file__).parent / "static"

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from index.articles import MAX_ID_LENGTH
+from qa.records import MAX_ID_LENGTH
 from qa.service import DEFAULT_K, MAX_K, MAX_QUESTION_CHARS
 
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,100}$"

@@ -18,7 +18,7 @@ from telegram.request import BaseRequest
 from bots.settings import Settings
 from bots.telegram.handlers import NewsBot
 from bots.telegram.ratelimit import RateLimiter
-from index.errors import NewsqaError
+from qa.errors import NewsqaError
 from qa.service import QAService
 
 logger = logging.getLogger(__name__)

@@ -36,8 +36,8 @@ from telegram.ext import (
 from bots.settings import Settings
 from bots.telegram import render
 from bots.telegram.ratelimit import RateLimiter, Verdict
-from index.articles import pasted_article
-from index.errors import (
+from qa.conversations import Owner
+from qa.errors import (
     ArticleNotFoundError,
     IndexBusyError,
     IndexCorruptError,
@@ -45,9 +45,8 @@ from index.errors import (
     ModelMismatchError,
     NewsqaError,
 )
-from index.store import IngestReport
-from qa.conversations import Owner
 from qa.models import AnswerSet
+from qa.records import IngestReport, pasted_article
 from qa.service import IngestOutcome, QAService
 from qa.web import WebSources
 

@@ -8,8 +8,8 @@ from html import escape
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-from index.store import ArticleInfo, Sentence
 from qa.models import Answer, AnswerSet
+from qa.records import ArticleInfo, Sentence
 
 # Telegram refuses messages over 4096 characters (counted in UTF-16 code units after the
 # markup is parsed); raw HTML is never shorter than its parsed text, so measuring it is safe.

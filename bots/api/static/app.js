@@ -12,6 +12,11 @@ const note = document.getElementById("composer-note");
 // The server refuses longer questions (422); saying so here keeps the text for editing.
 const MAX_QUESTION = Number(input.dataset.max) || 500;
 
+const filtersBox = document.getElementById("filters");
+const filterSource = document.getElementById("filter-source");
+const filterSince = document.getElementById("filter-since");
+const filterUntil = document.getElementById("filter-until");
+const filtersSummary = document.getElementById("filters-summary");
 // Kept for this page only: a reload starts afresh, so the page never shows a stale focus.
 let conversationId = null;
 let focusArticle = null;
@@ -200,13 +205,16 @@ function alsoIn(answer) {
   return el("div", { class: "also-in muted" }, ...parts);
 }
 
-function renderAnswers(container, answerSet, { more = false } = {}) {
+function renderAnswers(container, answerSet, { more = false, filters = {} } = {}) {
   if (answerSet.abstained && answerSet.answers.length === 0) {
+    const limited = describeFilters(filters);
+    let hint = focusArticle
+      ? "Try rephrasing, or ask about all articles again."
+      : "Try rephrasing, or ask about something the articles cover.";
+    if (limited) hint = `Only articles ${limited} were searched; try widening the filters.`;
     container.append(el("p", { class: "abstain" },
       "I found nothing in the articles that answers this. ",
-      el("span", { class: "muted" }, focusArticle
-        ? "Try rephrasing, or ask about all articles again."
-        : "Try rephrasing, or ask about something the articles cover.")));
+      el("span", { class: "muted" }, hint)));
     return;
   }
   if (more && answerSet.answers.length === 0) {
@@ -226,6 +234,43 @@ function renderAnswers(container, answerSet, { more = false } = {}) {
   }
 }
 
+// Source and dates go with every question; the server applies them before it searches.
+function currentFilters() {
+  const filters = {};
+  const source = filterSource.value.trim();
+  if (source) filters.source = source;
+  if (filterSince.value) filters.since = filterSince.value;
+  if (filterUntil.value) filters.until = filterUntil.value;
+  return filters;
+}
+
+function describeFilters(filters) {
+  const parts = [];
+  if (filters.source) parts.push(`from ${filters.source}`);
+  if (filters.since && filters.until) parts.push(`${filters.since} to ${filters.until}`);
+  else if (filters.since) parts.push(`since ${filters.since}`);
+  else if (filters.until) parts.push(`until ${filters.until}`);
+  return parts.join(", ");
+}
+
+function showFilters() {
+  const text = describeFilters(currentFilters());
+  filtersSummary.textContent = text ? `· ${text}` : "";
+  filtersBox.classList.toggle("active", Boolean(text));
+}
+
+// The sources offered are those of the newest articles; any other name can still be typed.
+async function loadSources() {
+  try {
+    const page = await api("GET", "/articles?limit=100");
+    const names = [...new Set(page.items.map((item) => item.source).filter(Boolean))].sort();
+    document.getElementById("filter-sources").replaceChildren(
+      ...names.map((name) => el("option", { value: name })));
+  } catch {
+    // Without suggestions the field still takes any source.
+  }
+}
+
 function startTurn(question) {
   log.querySelector(".welcome")?.remove();
   for (const button of log.querySelectorAll("button.more")) button.remove();
@@ -242,7 +287,8 @@ async function ask(question) {
   askButton.disabled = true;
   try {
     // The server stores nothing unless asked: the first question starts the conversation.
-    const body = { question, k: K };
+    const filters = currentFilters();
+    const body = { question, k: K, ...filters };
     if (conversationId) body.conversation_id = conversationId;
     else body.start_conversation = true;
     const onWait = () => {
@@ -256,11 +302,12 @@ async function ask(question) {
       // The conversation expired on the server (404): ask again in a fresh one.
       if (error.status !== 404 || !body.conversation_id) throw error;
       showFocus(null, null);
-      answerSet = await api("POST", "/ask", { question, k: K, start_conversation: true }, onWait);
+      answerSet = await api("POST", "/ask",
+        { question, k: K, ...filters, start_conversation: true }, onWait);
     }
     setConversation(answerSet.conversation_id);
     reply.replaceChildren();
-    renderAnswers(reply, answerSet);
+    renderAnswers(reply, answerSet, { filters });
     scrollToTurn(reply.parentElement);
   } catch (error) {
     reply.replaceChildren(el("p", { class: "error" }, `Sorry, that failed: ${error.message}`));
@@ -323,6 +370,19 @@ input.addEventListener("input", () => {
 });
 
 document.getElementById("focus-clear").addEventListener("click", () => setFocus(null, null));
+
+for (const field of [filterSource, filterSince, filterUntil]) {
+  field.addEventListener("input", showFilters);
+}
+document.getElementById("filters-clear").addEventListener("click", () => {
+  filterSource.value = "";
+  filterSince.value = "";
+  filterUntil.value = "";
+  showFilters();
+});
+filtersBox.addEventListener("toggle", () => {
+  if (filtersBox.open && !filterSource.list.options.length) loadSources();
+});
 
 document.getElementById("new-chat").addEventListener("click", async () => {
   if (conversationId) {
