@@ -28,10 +28,11 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	@touch $@
 
 # make test adds the test tools (ruff, mypy, pytest, playwright, a PostgreSQL server ...), the
-# PostgreSQL backend and Ray, whose tests run against a real server and a real cluster.
+# PostgreSQL backend and Ray, whose tests run against a real server and a real cluster, and the
+# fitting extra (scikit-learn, LightGBM), whose package tests/test_fitting.py runs end to end.
 $(VENV)/.installed: $(VENV)/.installed-run
-	@echo "make: installing the test tools, the PostgreSQL backend and Ray"
-	@$(PIP) -e '.[api,bot,postgres,ray,dev]'
+	@echo "make: installing the test tools, the PostgreSQL backend, Ray and the fitting extra"
+	@$(PIP) -e '.[api,bot,postgres,ray,fit,dev]'
 	@touch $@
 
 

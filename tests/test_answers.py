@@ -214,3 +214,32 @@ def test_more_stops_where_the_answers_stop(samples_service: QAService) -> None:
         shown += [a.score for a in more.answers]
     assert more.abstained and more.answers == [], "the ranking runs out of answers"
     assert all(score >= MORE_MIN_PROBABILITY for score in shown)
+
+
+# A conversation that walks through one story, as in CoQA: every question has its answer there.
+MOORE_CONVERSATION = [
+    ("Who was freed?", "Michael Scott Moore"),
+    ("by whom was he held?", "pirates"),
+    ("for how long?", "two years"),
+    ("who is his mother?", "Marlis Saunders"),
+    ("where does she live?", "Redondo Beach"),
+    ("who negotiated his release?", "elders"),
+    ("where did he board a plane?", "Galkayo"),
+    ("what did he write about?", "Somalia"),
+]
+
+
+def test_a_conversation_over_one_story_answers_what_the_story_answers(
+    samples_service: QAService,
+) -> None:
+    answered = [
+        samples_service.ask(question, article_id="cnn-33isqzvxppm1", conversation_id="moore")
+        for question, _ in MOORE_CONVERSATION
+    ]
+    abstained = [q for (q, _), a in zip(MOORE_CONVERSATION, answered, strict=True) if a.abstained]
+    assert abstained == []
+    right = [
+        expected in a.answers[0].sentence
+        for (_, expected), a in zip(MOORE_CONVERSATION, answered, strict=True)
+    ]
+    assert sum(right) >= 6, right
