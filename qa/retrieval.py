@@ -22,6 +22,7 @@ from index.vectors import ContextWeights
 from qa.conversations import Conversation
 from qa.question import content_words, is_short_follow_up, normalise
 from qa.ranker import Candidate, ConversationState, Ranker, Turn, stem
+from qa.reader import DEFAULT_STAGE, ReaderStage, TokenEncoder
 
 CANDIDATES = 50
 _WORD = re.compile(r"\w+")
@@ -91,16 +92,26 @@ class _QuestionCache:
 class Retriever:
     """Candidates from dense and lexical search, ordered by the fitted ranker."""
 
-    def __init__(self, index: NewsIndex, ranker: Ranker | None = None) -> None:
+    def __init__(
+        self, index: NewsIndex, ranker: Ranker | None = None, reader: ReaderStage | bool = True
+    ) -> None:
+        """reader: the span reader reordering the ranker's best few (qa.reader); True for the
+        one shipped with newsqa, False for none."""
         self._index = index
         self.ranker = ranker or load_ranker()
         self._fitted_model: bool | None = None
+        if reader is True:
+            self._reader = ReaderStage.load() if DEFAULT_STAGE.is_file() else None
+        else:
+            self._reader = reader or None
+        self._reader_ready: bool | None = None
         if context_weights(self.ranker) != index.context:
             raise ValueError(
                 f"the ranker was fitted on context {context_weights(self.ranker)}, "
                 f"the index uses {index.context}"
             )
         self._cache = _QuestionCache()
+        self._raw = _QuestionCache()
 
     @property
     def fitted_model(self) -> bool:
@@ -120,10 +131,31 @@ class Retriever:
         if cached is None:
             encoder = self._index.encoder
             cached = encoder.encode([question])[0]
+            self._raw.put(question, cached)
             if self.fitted_model:
                 cached = np.asarray(self.ranker.adapt_query(cached), dtype=np.float32)
             self._cache.put(question, cached)
         return cached
+
+    def raw_vector(self, question: str) -> Vectors:
+        """The question's own unit vector, without the ranker's adapter: what the reader was
+        fitted on."""
+        raw = self._raw.get(question)
+        if raw is None:
+            raw = self._index.encoder.encode([question])[0]
+            self._raw.put(question, raw)
+        return raw
+
+    @property
+    def reader(self) -> ReaderStage | None:
+        """The span reader, if there is one and it was fitted on the index's model (its token
+        states mean nothing for another)."""
+        if self._reader is not None and self._reader_ready is None:
+            encoder = self._index.encoder
+            self._reader_ready = isinstance(encoder, TokenEncoder) and (
+                self._reader.reader.model == weights_id(encoder.model_id)
+            )
+        return self._reader if self._reader_ready else None
 
     def _in_focus(self, question: str, history: Conversation | None) -> str | None:
         """For a short follow-up ("when?", "and who?"): the article the conversation's latest
@@ -251,8 +283,24 @@ class Retriever:
                 question, corpus_scores, found.items, "corpus", self._term_counts(question, found)
             )
         probability = self.ranker.probability(scores, found.mode)
+        ids = [found.ids[i] for i in order]
+        reader = self.reader
+        if reader is not None and not abstain:
+            # The reader reorders the best few; the probabilities stay with the ranks (how
+            # likely the best answer is among them is the ranker's to say).
+            encoder = self._index.encoder
+            assert isinstance(encoder, TokenEncoder)  # checked by self.reader
+            text = {i: s.text for i, s in zip(found.ids, found.sentences, strict=True)}
+            new = reader.reorder(
+                found.mode,
+                self.raw_vector(question),
+                [text[i] for i in ids[: reader.top]],
+                [float(probability[i]) for i in order[: reader.top]],
+                encoder,
+            )
+            ids = [ids[i] for i in new] + ids[len(new) :]
         return Ranked(
-            ids=[found.ids[i] for i in order],
+            ids=ids,
             scores=[float(probability[i]) for i in order],
             abstain=abstain,
         )

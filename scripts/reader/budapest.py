@@ -1,0 +1,59 @@
+"""The known answer-type failure (issue 15): over the sample article and the coqa-cnn stories,
+"where will they meet?" put a sentence about two people meeting "in person" above the one that
+names Budapest. Prints the top 3 without and with the reader, and the reader's own scores.
+
+    .venv/bin/python scripts/reader/budapest.py [QUESTION...]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from train_reader import SHARED  # noqa: E402
+
+from index.articles import article_from_record  # noqa: E402
+from index.embedding import load_encoder  # noqa: E402
+from index.store import NewsIndex  # noqa: E402
+from qa.reader import SpanReader  # noqa: E402
+from qa.retrieval import Retriever  # noqa: E402
+
+
+def main() -> None:
+    questions = sys.argv[1:] or ["where will they meet?", "Where will they meet? Thanks!"]
+    records = [
+        json.loads(line)
+        for path in (
+            REPO / "samples" / "articles" / "budapest-summit.jsonl",
+            SHARED / "eval" / "coqa-cnn" / "docs.jsonl",
+        )
+        for line in path.open()
+        if line.strip()
+    ]
+    encoder = load_encoder()
+    reader = SpanReader.load()
+    with tempfile.TemporaryDirectory() as scratch:
+        index = NewsIndex(Path(scratch), encoder)
+        index.ingest([article_from_record(r) for r in records])
+        print(f"{len(records)} articles")
+        for question in questions:
+            for use in (False, True):
+                ranked = Retriever(index, reader=use).rank(question, None)
+                found = index.sentences(ranked.ids[:3])
+                texts = [found[i].text for i in ranked.ids[:3]]
+                readings = reader.read(encoder.encode([question])[0], encoder.token_states(texts))
+                print(f"{question!r} {'with' if use else 'without'} the reader:")
+                for text, p, r in zip(texts, ranked.scores[:3], readings, strict=True):
+                    print(
+                        f"  p={p:.2f} reader={r.score:+.2f} [{text[r.start : r.end]}] {text[:90]}"
+                    )
+
+
+if __name__ == "__main__":
+    main()
