@@ -23,7 +23,9 @@ import numpy as np
 import numpy.typing as npt
 
 Floats = npt.NDArray[np.float32]
-DEFAULT_READER = Path(__file__).resolve().parent / "data" / "reader.npz"
+# In a model's artifact folder (qa/data/<model key>/, beside its ranker).
+WEIGHTS = "reader.npz"
+STAGE = "reader.json"
 # The longest answer considered, in tokens (SQuAD answers: 99% under 30).
 LONGEST = 30
 
@@ -50,7 +52,7 @@ class SpanReader:
         self._rank = weights["Qs"].shape[1]
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_READER) -> SpanReader:
+    def load(cls, path: Path) -> SpanReader:
         with np.load(path) as data:
             weights = {k: data[k].astype(np.float32) for k in data.files if k != "model"}
             model = str(data["model"])
@@ -103,9 +105,6 @@ class TokenEncoder(Protocol):
     def token_states(self, texts: list[str]) -> list[tuple[Floats, list[tuple[int, int]]]]: ...
 
 
-DEFAULT_STAGE = Path(__file__).resolve().parent / "data" / "reader.json"
-
-
 @dataclass(frozen=True, slots=True)
 class ReaderStage:
     """The reader as a second stage over the ranker's best `top` sentences: they are reordered
@@ -117,11 +116,17 @@ class ReaderStage:
     top: int
     weight: dict[str, float]
 
+    @staticmethod
+    def present(folder: Path) -> bool:
+        """Whether a model's artifact folder holds a fitted reader."""
+        return (folder / STAGE).is_file() and (folder / WEIGHTS).is_file()
+
     @classmethod
-    def load(cls, path: Path = DEFAULT_STAGE, weights: Path = DEFAULT_READER) -> ReaderStage:
-        params = json.loads(path.read_text(encoding="utf-8"))
+    def load(cls, folder: Path) -> ReaderStage:
+        """The reader and its stage fitted for one model (qa/data/<model key>/)."""
+        params = json.loads((folder / STAGE).read_text(encoding="utf-8"))
         return cls(
-            SpanReader.load(weights),
+            SpanReader.load(folder / WEIGHTS),
             int(params["top"]),
             {str(k): float(v) for k, v in params["weight"].items()},
         )

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from index.embedding import Encoder
-from qa.reader import LONGEST, ReaderStage, SpanReader, TokenEncoder
+from qa.reader import LONGEST, WEIGHTS, ReaderStage, SpanReader, TokenEncoder
+from qa.retrieval import DATA_DIR, DEFAULT_MODEL_KEY
 
 DIM = 4
 
@@ -146,7 +147,7 @@ def test_token_states_are_the_pass_the_sentence_vector_is_pooled_from(encoder: E
 def test_the_shipped_reader_prefers_the_sentence_holding_the_answer_type(
     encoder: Encoder, question: str, better: str, worse: str, answer: str
 ) -> None:
-    reader = SpanReader.load()
+    reader = SpanReader.load(DATA_DIR / DEFAULT_MODEL_KEY / WEIGHTS)
     assert isinstance(encoder, TokenEncoder)
     good, bad = reader.read(encoder.encode([question])[0], encoder.token_states([better, worse]))
     assert good.score > bad.score

@@ -37,7 +37,7 @@ def main() -> None:
         if line.strip()
     ]
     encoder = load_encoder()
-    reader = SpanReader.load()
+    reader = SpanReader.load(REPO / "qa" / "data" / "all_minilm_l6_v2" / "reader.npz")
     with tempfile.TemporaryDirectory() as scratch:
         index = NewsIndex(Path(scratch), encoder)
         index.ingest([article_from_record(r) for r in records])

@@ -101,7 +101,7 @@ def read_all(data: dict[str, Any], timed: int = 200) -> None:
     """The reader's score of the top READ of each question; and its cost (token states + head)
     for the top 3 / 5 / 10 of the first `timed` questions, in ms."""
     encoder = load_encoder()
-    reader = SpanReader.load()
+    reader = SpanReader.load(REPO / "qa" / "data" / "all_minilm_l6_v2" / "reader.npz")
     n = len(data["question"])
     if n > READ_QUESTIONS:
         keep = sorted(np.random.default_rng(1).choice(n, READ_QUESTIONS, replace=False))
@@ -227,8 +227,10 @@ def main() -> None:
         weights[mode] = report(mode, fit_name, fit_data, check)
     # the stage shipped: the top STAGE_TOP (the cost grows with it)
     stage = {"top": STAGE_TOP, "weight": {m: w for m, w in weights.items() if w}}
-    (REPO / "qa" / "data" / "reader.json").write_text(json.dumps(stage, indent=1) + "\n")
-    print("wrote qa/data/reader.json", stage)
+    (REPO / "qa" / "data" / "all_minilm_l6_v2" / "reader.json").write_text(
+        json.dumps(stage, indent=1) + "\n"
+    )
+    print("wrote qa/data/all_minilm_l6_v2/reader.json", stage)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ if not SHARED.is_dir():  # a worktree under /work/wt: the shared folder sits bes
     SHARED = REPO.parents[1] / "shared"
 CACHE = REPO / "var" / "reader-cache"
 GROUP = os.environ.get("READER_LOSS", "group") == "group"
-OUT = REPO / "qa" / "data" / ("reader.npz" if GROUP else "reader-null.npz")
+# the packaged model's artifact folder (qa.retrieval.model_key), beside its ranker
+OUT = REPO / "qa" / "data" / "all_minilm_l6_v2" / ("reader.npz" if GROUP else "reader-null.npz")
 SEED = 0
 READER_DOCS = int(os.environ.get("READER_DOCS", "130"))
 COMBINE_DOCS = 30
