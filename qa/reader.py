@@ -1,19 +1,22 @@
-"""The span reader: where in a sentence the answer to a question lies, and how sure of it.
+"""The span reader: where in a sentence the answer to a question lies, and how likely it is there.
 
-A small head fitted on SQuAD (scripts/reader/train_reader.py, qa/data/reader.npz) over the
-packaged MiniLM's own token states: start and end logits for every token of a candidate
-sentence from a low-rank bilinear form of the question's vector and the token's state. Position
-0 ([CLS]) stands for "no answer in this sentence". A sentence's score is its best span's logit
-less that one: a where-question scores high on a sentence that names a place, low on one about
-meeting "in person".
+A small head fitted on SQuAD (scripts/reader/train_reader.py, qa/data/<model key>/reader.npz)
+over the packaged MiniLM's own token states: start and end logits for every token of a candidate
+sentence from a low-rank bilinear form of the question's vector and the token's state. A
+sentence's score is the log-sum-exp of its spans' start + end logits (fitted so that, among
+sentences close to a question, the one holding the answer scores highest): a where-question
+should score higher on a sentence that names a place than on one about meeting "in person".
 
 numpy only; the token states come from the engine's own encoder (one forward pass over the few
-sentences reranked, `TransformerEncoder.token_states`).
+sentences read, `TransformerEncoder.token_states`).
+
+Not wired into the retriever: measured as a second stage over the ranker's best 3 to 5 it moved
+squad P@1 by +.006 and trecqa by -.015 while costing a second model pass per question
+(scripts/reader/README.md). It stays for the measurement to be repeated on a better head.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +28,13 @@ import numpy.typing as npt
 Floats = npt.NDArray[np.float32]
 # In a model's artifact folder (qa/data/<model key>/, beside its ranker).
 WEIGHTS = "reader.npz"
-STAGE = "reader.json"
 # The longest answer considered, in tokens (SQuAD answers: 99% under 30).
 LONGEST = 30
 
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """A sentence's best span: its score (best span less "no answer") and its characters."""
+    """A sentence's score (all its spans) and its best span's characters."""
 
     score: float
     start: int
@@ -46,9 +48,6 @@ class SpanReader:
         self.model = model
         self._start = (weights["Qs"], weights["Hs"], weights["ws"])
         self._end = (weights["Qe"], weights["He"], weights["we"])
-        # A head fitted with a "no answer" position scores best span less it; one fitted to
-        # compare sentences (scripts/reader/train_reader.py) the log-sum-exp of all spans.
-        self._null = weights.get("null")
         self._rank = weights["Qs"].shape[1]
 
     @classmethod
@@ -59,20 +58,19 @@ class SpanReader:
         return cls(weights, model)
 
     def logits(self, question: Floats, hidden: Floats) -> tuple[Floats, Floats]:
-        """Start and end logits of one sentence's tokens (row 0: [CLS], "no answer")."""
+        """Start and end logits of one sentence's tokens."""
         out = []
-        for k, (wq, wh, w) in enumerate((self._start, self._end)):
+        for wq, wh, w in (self._start, self._end):
             z = (hidden @ wh) @ (question @ wq) / np.float32(self._rank**0.5) + hidden @ w
-            if self._null is not None:
-                z[0] += self._null[k]
             out.append(z.astype(np.float32))
         return out[0], out[1]
 
     def read(
         self, question: Floats, states: Sequence[tuple[Floats, Sequence[tuple[int, int]]]]
     ) -> list[Reading]:
-        """The best span of each sentence, given the question's (raw, unit) vector and each
-        sentence's token states with their character offsets."""
+        """The score and best span of each sentence, given the question's (raw, unit) vector and
+        each sentence's token states with their character offsets ([CLS] and [SEP], with empty
+        offsets, are never part of a span)."""
         readings = []
         for hidden, offsets in states:
             start, end = self.logits(question, hidden)
@@ -89,11 +87,8 @@ class SpanReader:
             pairs[(j < i) | (j >= i + LONGEST)] = -np.inf
             best = int(np.argmax(pairs))
             first, last = divmod(best, size)
-            if self._null is not None:
-                score = float(pairs[first, last] - (start[0] + end[0]))
-            else:
-                top = float(pairs[first, last])
-                score = top + float(np.log(np.exp(pairs[np.isfinite(pairs)] - top).sum()))
+            top = float(pairs[first, last])
+            score = top + float(np.log(np.exp(pairs[np.isfinite(pairs)] - top).sum()))
             readings.append(Reading(score, offsets[first][0], offsets[last][1]))
         return readings
 
@@ -109,27 +104,12 @@ class TokenEncoder(Protocol):
 class ReaderStage:
     """The reader as a second stage over the ranker's best `top` sentences: they are reordered
     by logit(ranker probability) + weight[mode] * reader score; modes without a weight are left
-    as the ranker ordered them. Weights and `top` are fitted by scripts/reader/measure.py on
-    squad-train articles neither the ranker nor the reader was fitted on."""
+    as the ranker ordered them. scripts/reader/measure.py fits weights and `top` on squad-train
+    articles neither the ranker nor the reader was fitted on (var/reader-cache/reader.json)."""
 
     reader: SpanReader
     top: int
     weight: dict[str, float]
-
-    @staticmethod
-    def present(folder: Path) -> bool:
-        """Whether a model's artifact folder holds a fitted reader."""
-        return (folder / STAGE).is_file() and (folder / WEIGHTS).is_file()
-
-    @classmethod
-    def load(cls, folder: Path) -> ReaderStage:
-        """The reader and its stage fitted for one model (qa/data/<model key>/)."""
-        params = json.loads((folder / STAGE).read_text(encoding="utf-8"))
-        return cls(
-            SpanReader.load(folder / WEIGHTS),
-            int(params["top"]),
-            {str(k): float(v) for k, v in params["weight"].items()},
-        )
 
     def reorder(
         self,

@@ -23,7 +23,6 @@ from index.vectors import ContextWeights
 from qa.conversations import Conversation
 from qa.question import content_words, is_short_follow_up, normalise
 from qa.ranker import Candidate, ConversationState, Ranker, Turn, stem
-from qa.reader import ReaderStage, TokenEncoder
 
 CANDIDATES = 50
 _WORD = re.compile(r"\w+")
@@ -122,16 +121,10 @@ class Retriever:
     """Candidates from dense and lexical search, ordered by the fitted ranker."""
 
     def __init__(
-        self,
-        index: IndexReader,
-        ranker: Ranker | None = None,
-        artifacts: Path = DATA_DIR,
-        reader: ReaderStage | bool = True,
+        self, index: IndexReader, ranker: Ranker | None = None, artifacts: Path = DATA_DIR
     ) -> None:
         """Without a ranker, the one fitted on the index's model (in `artifacts`) is loaded
-        once the model is known (the packaged model's until then). reader: the span reader
-        that reorders the ranker's best few (qa.reader); True for the one fitted on the index's
-        model in `artifacts`, if there is one; False for none."""
+        once the model is known (the packaged model's until then)."""
         self._index = index
         self._artifacts = artifacts
         self._choose = ranker is None
@@ -139,10 +132,6 @@ class Retriever:
         self._fitted_model: bool | None = None
         self._check_context()
         self._cache = _QuestionCache()
-        self._raw = _QuestionCache()
-        self._reader: ReaderStage | None = None if isinstance(reader, bool) else reader
-        self._find_reader = reader is True
-        self._reader_ready: bool | None = None
 
     def _check_context(self) -> None:
         if context_weights(self.ranker) != self._index.context:
@@ -173,36 +162,10 @@ class Retriever:
         if cached is None:
             encoder = self._index.encoder
             cached = encoder.encode([question])[0]
-            self._raw.put(question, cached)
             if self.fitted_model:
                 cached = np.asarray(self.ranker.adapt_query(cached), dtype=np.float32)
             self._cache.put(question, cached)
         return cached
-
-    def raw_vector(self, question: str) -> Vectors:
-        """The question's own unit vector, without the ranker's adapter: what the reader was
-        fitted on."""
-        raw = self._raw.get(question)
-        if raw is None:
-            raw = self._index.encoder.encode([question])[0]
-            self._raw.put(question, raw)
-        return raw
-
-    @property
-    def reader(self) -> ReaderStage | None:
-        """The span reader, if there is one and it was fitted on the index's model (its token
-        states mean nothing for another). Known once an encoder is needed."""
-        if self._reader_ready is None:
-            encoder = self._index.encoder
-            folder = self._artifacts / model_key(encoder.model_id)
-            if self._find_reader and ReaderStage.present(folder):
-                self._reader = ReaderStage.load(folder)
-            self._reader_ready = (
-                self._reader is not None
-                and isinstance(encoder, TokenEncoder)
-                and self._reader.reader.model == weights_id(encoder.model_id)
-            )
-        return self._reader if self._reader_ready else None
 
     def _in_focus(self, question: str, history: Conversation | None) -> str | None:
         """For a short follow-up ("when?", "and who?"): the article the conversation's latest
@@ -320,24 +283,8 @@ class Retriever:
         if abstain is None:
             abstain = self._abstains(question, found, scores)
         probability = self.ranker.probability(scores, found.mode)
-        ids = [found.ids[i] for i in order]
-        reader = self.reader
-        if reader is not None and not abstain:
-            # The reader reorders the best few; the probabilities stay with the ranks (how
-            # likely the best answer is among them is the ranker's to say).
-            encoder = self._index.encoder
-            assert isinstance(encoder, TokenEncoder)  # checked by self.reader
-            text = {i: s.text for i, s in zip(found.ids, found.sentences, strict=True)}
-            new = reader.reorder(
-                found.mode,
-                self.raw_vector(question),
-                [text[i] for i in ids[: reader.top]],
-                [float(probability[i]) for i in order[: reader.top]],
-                encoder,
-            )
-            ids = [ids[i] for i in new] + ids[len(new) :]
         return Ranked(
-            ids=ids,
+            ids=[found.ids[i] for i in order],
             scores=[float(probability[i]) for i in order],
             abstain=abstain,
         )

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from index.embedding import Encoder
 from qa.reader import LONGEST, WEIGHTS, ReaderStage, SpanReader, TokenEncoder
 from qa.retrieval import DATA_DIR, DEFAULT_MODEL_KEY
+from qa.service import QAService
 
 DIM = 4
 
 
-def _reader(null: tuple[float, float] = (0.0, 0.0)) -> SpanReader:
+def _reader() -> SpanReader:
     """A reader whose start logit is a token's first state value and end logit its second (the
     question plays no part), so the tests set the logits through the states."""
     zeros = np.zeros((DIM, 1), np.float32)
@@ -23,7 +26,6 @@ def _reader(null: tuple[float, float] = (0.0, 0.0)) -> SpanReader:
         "Qe": zeros,
         "He": zeros,
         "we": np.eye(DIM, dtype=np.float32)[1],
-        "null": np.asarray(null, np.float32),
     }
     return SpanReader(weights, model="test")
 
@@ -37,36 +39,43 @@ def _states(start: list[float], end: list[float]) -> tuple[np.ndarray, list[tupl
     return hidden, offsets
 
 
-QUESTION = np.ones(DIM, np.float32) / 2
+QUESTION = np.full(DIM, 0.5, np.float32)
+
+
+def _lse(values: list[float]) -> float:
+    return float(np.log(np.exp(values).sum()))
 
 
 def test_the_best_span_is_the_best_start_and_end_in_order() -> None:
-    reading = _reader().read(QUESTION, [_states([0, 3, 0, 0], [0, 0, 0, 2])])[0]
-    assert (reading.start, reading.end) == (10, 35)
-    assert reading.score == pytest.approx(5.0)
+    reading = _reader().read(QUESTION, [_states([0, 3], [0, 2])])[0]
+    assert (reading.start, reading.end) == (10, 15)
+    # spans (0,0) (0,1) (1,1): every start + end with the end not before the start
+    assert reading.score == pytest.approx(_lse([0 + 0, 0 + 2, 3 + 2]))
 
 
 def test_an_end_before_its_start_is_not_a_span() -> None:
     # the highest end comes before the highest start: the best is the start with its own end
     reading = _reader().read(QUESTION, [_states([0, 0, 4], [5, 0, 1])])[0]
     assert (reading.start, reading.end) == (0, 5)
-    assert reading.score == pytest.approx(5.0)
+    assert reading.score == pytest.approx(_lse([5, 0, 1, 0, 1, 5]))
 
 
 def test_spans_are_at_most_longest_tokens() -> None:
-    start = [3.0] + [0.0] * LONGEST
-    end = [0.0] * LONGEST + [3.0]
+    start = [30.0] + [0.0] * LONGEST
+    end = [0.0] * LONGEST + [30.0]
     reading = _reader().read(QUESTION, [_states(start, end)])[0]
-    assert reading.score == pytest.approx(3.0), "the first start and the last end are too far"
+    # with that pair the score would be at least 60
+    assert reading.score < 40.0, "the first start and the last end are too far apart"
+    assert (reading.start, reading.end) != (0, 10 * LONGEST + 5)
 
 
-def test_special_tokens_are_never_the_span_and_no_answer_is_subtracted() -> None:
+def test_special_tokens_are_never_part_of_a_span() -> None:
     hidden, offsets = _states([1, 0], [0, 1])
-    hidden[0, :2] = 9.0  # [CLS]: "no answer" scores high
+    hidden[0, :2] = 9.0  # [CLS]
     hidden[-1, :2] = 9.0  # [SEP]
-    reading = _reader(null=(1.0, 0.0)).read(QUESTION, [(hidden, offsets)])[0]
+    reading = _reader().read(QUESTION, [(hidden, offsets)])[0]
     assert (reading.start, reading.end) == (0, 15)
-    assert reading.score == pytest.approx(2.0 - (9.0 + 1.0 + 9.0))
+    assert reading.score == pytest.approx(_lse([1 + 0, 1 + 1, 0 + 1]))
 
 
 class _Encoder:
@@ -152,3 +161,23 @@ def test_the_shipped_reader_prefers_the_sentence_holding_the_answer_type(
     good, bad = reader.read(encoder.encode([question])[0], encoder.token_states([better, worse]))
     assert good.score > bad.score
     assert answer in better[good.start : good.end]
+
+
+IN_PERSON_STORY = Path(__file__).resolve().parent / "data" / "meet-in-person.jsonl"
+
+
+@pytest.mark.model
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 15 item 4, still open: the ranker puts meeting 'in person' first, and the "
+    "span reader, which prefers the Budapest sentence, did not pay for its cost "
+    "(scripts/reader/README.md)",
+)
+def test_where_will_they_meet_names_the_place_not_meeting_in_person(
+    samples_service: QAService,
+) -> None:
+    outcome = samples_service.ingest_paths([IN_PERSON_STORY])
+    assert not outcome.skipped
+    answer = samples_service.ask("where will they meet?", k=3)
+    assert not answer.abstained
+    assert "Budapest" in answer.answers[0].sentence

@@ -1,19 +1,18 @@
-"""Fit the span reader's head (qa/data/reader.npz) on ../shared/train/squad-train.
+"""Fit the span reader's head (qa/data/all_minilm_l6_v2/reader.npz) on ../shared/train/squad-train.
 
 The reader scores where in a candidate sentence the answer to a question lies: start and end
 logits over the sentence's tokens, from the packaged MiniLM's own hidden states (the engine's
 encoder, `TransformerEncoder.token_states`) and the question's pooled vector, through a low-rank
-bilinear head. Position 0 ([CLS]) stands for "no answer here"; the best span's logit minus that
-one is the score qa.reader gives.
+bilinear head. A sentence's score is the log-sum-exp of its spans' start + end logits.
 
-Training pairs: each question with the sentence holding its answer (start and end tokens as
-targets) and three sentences of the same article closest to the question (the answer is
-"nowhere": [CLS]), so that the score tells apart the sentences a ranker hesitates between.
+Training: each question with the sentence holding its answer and the NEGATIVES sentences of the
+same article closest to it (the ones a ranker hesitates between); a softmax over the group picks
+the answer sentence, and on it start and end pick the answer's tokens.
 
-Articles: squad-train minus the 110 the ranker's fusion was fitted on (scripts/ranker/common.py,
-random.Random(1234)), so that a combination fitted later sees honest ranker scores; of the rest
-READER_DOCS fit the head (COMBINE_DOCS are kept aside for scripts/reader/combine.py).
-Seeds fixed. Cached per step in var/reader-cache. Needs torch (a dependency already) only here.
+Articles: squad-train minus the 110 the ranker's fusion was fitted on (random.Random(1234), as
+the ranker's fitting drew them), so that a combination fitted later sees honest ranker scores;
+of the rest READER_DOCS fit the head and COMBINE_DOCS are kept aside for scripts/reader/measure.py.
+Seeds fixed. Cached in var/reader-cache. Needs torch (a dependency already), only here.
 
     nice .venv/bin/python scripts/reader/train_reader.py
 """
@@ -41,9 +40,8 @@ SHARED = Path(os.environ.get("NEWSQA_SHARED", REPO.parent / "shared"))
 if not SHARED.is_dir():  # a worktree under /work/wt: the shared folder sits beside /work/main
     SHARED = REPO.parents[1] / "shared"
 CACHE = REPO / "var" / "reader-cache"
-GROUP = os.environ.get("READER_LOSS", "group") == "group"
 # the packaged model's artifact folder (qa.retrieval.model_key), beside its ranker
-OUT = REPO / "qa" / "data" / "all_minilm_l6_v2" / ("reader.npz" if GROUP else "reader-null.npz")
+OUT = REPO / "qa" / "data" / "all_minilm_l6_v2" / "reader.npz"
 SEED = 0
 READER_DOCS = int(os.environ.get("READER_DOCS", "130"))
 COMBINE_DOCS = 30
@@ -155,117 +153,7 @@ def build() -> dict[str, np.ndarray]:
     return data
 
 
-def fit(data: dict[str, np.ndarray], epochs: int = 3) -> dict[str, np.ndarray]:
-    import torch
-
-    torch.manual_seed(SEED)
-    torch.set_num_threads(2)
-    dim = data["hidden"].shape[2]
-    hidden = torch.from_numpy(data["hidden"])
-    valid = torch.from_numpy(data["valid"])
-    qvec = torch.from_numpy(data["qvec"])
-    n_q = len(qvec)
-    rng = np.random.default_rng(SEED)
-    held = set(rng.choice(n_q, size=min(2000, n_q // 10), replace=False).tolist())
-    train_q = np.array([i for i in range(n_q) if i not in held])
-    held_q = np.array(sorted(held))
-
-    def param(*shape: int, scale: float) -> torch.nn.Parameter:
-        return torch.nn.Parameter(torch.randn(*shape) * scale)
-
-    names = ("Qs", "Hs", "ws", "Qe", "He", "we")
-    p = {
-        "Qs": param(dim, RANK, scale=dim**-0.5),
-        "Hs": param(dim, RANK, scale=dim**-0.5),
-        "ws": param(dim, scale=0.01),
-        "Qe": param(dim, RANK, scale=dim**-0.5),
-        "He": param(dim, RANK, scale=dim**-0.5),
-        "we": param(dim, scale=0.01),
-        "null": torch.nn.Parameter(torch.zeros(2)),
-    }
-    opt = torch.optim.AdamW(p.values(), lr=2e-3, weight_decay=1e-4)
-
-    def logits(q: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Start and end logits (pairs, tokens); [CLS] is "no answer", padding -inf."""
-        h = hidden[rows].float()
-        out = []
-        for k, (qn, hn, wn) in enumerate((names[:3], names[3:])):
-            qa = q @ p[qn]
-            ha = h @ p[hn]
-            z = torch.einsum("br,btr->bt", qa, ha) / RANK**0.5 + h @ p[wn]
-            z[:, 0] = z[:, 0] + p["null"][k]
-            z = z.masked_fill(~(valid[rows] | _cls(rows)), -1e4)
-            out.append(z)
-        return out[0], out[1]
-
-    def _cls(rows: torch.Tensor) -> torch.Tensor:
-        m = torch.zeros(len(rows), hidden.shape[1], dtype=torch.bool)
-        m[:, 0] = True
-        return m
-
-    def batch(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        pos = data["pos"][idx]
-        neg = data["neg"][idx]
-        rows = np.concatenate([pos, neg.reshape(-1)])
-        q = np.concatenate([idx, np.repeat(idx, neg.shape[1])])
-        ts = np.concatenate([data["t_start"][idx], np.zeros(neg.size, np.int64)])
-        te = np.concatenate([data["t_end"][idx], np.zeros(neg.size, np.int64)])
-        return qvec[q], torch.from_numpy(rows), torch.from_numpy(ts), torch.from_numpy(te)
-
-    def evaluate() -> tuple[float, float]:
-        """Held-out questions: the answer sentence best of its group by span score; exact
-        start and end on the answer sentence."""
-        with torch.no_grad():
-            q, rows, ts, te = batch(held_q)
-            s, e = logits(q, rows)
-            score = best_span(s.numpy(), e.numpy())
-            k = len(held_q)
-            groups = np.concatenate([score[:k, None], score[k:].reshape(k, NEGATIVES)], axis=1)
-            top1 = float((groups.argmax(axis=1) == 0).mean())
-            exact = float(
-                ((s[:k].argmax(1) == ts[:k]) & (e[:k].argmax(1) == te[:k])).float().mean()
-            )
-        return top1, exact
-
-    print(f"held-out before: group top-1 / exact span {evaluate()}", flush=True)
-    t0 = time.time()
-    for epoch in range(epochs):
-        order = rng.permutation(train_q)
-        total = 0.0
-        for first in range(0, len(order), 64):
-            q, rows, ts, te = batch(order[first : first + 64])
-            s, e = logits(q, rows)
-            loss = torch.nn.functional.cross_entropy(s, ts) + torch.nn.functional.cross_entropy(
-                e, te
-            )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(rows)
-        print(
-            f"epoch {epoch}: loss {total / (len(order) * (1 + NEGATIVES)):.3f}, "
-            f"held-out top-1 / exact {evaluate()}, {time.time() - t0:.0f}s",
-            flush=True,
-        )
-    return {k: v.detach().numpy().astype(np.float32) for k, v in p.items()}
-
-
-def best_span(start: np.ndarray, end: np.ndarray, longest: int = 30) -> np.ndarray:
-    """Best start + end over spans of at most `longest` tokens, less the [CLS] pair."""
-    n, t = start.shape
-    best = np.full(n, -np.inf, np.float32)
-    run = np.full(n, -np.inf, np.float32)
-    starts = start.copy()
-    starts[:, 0] = -np.inf
-    for j in range(1, t):
-        # best start in (j - longest, j]: a sliding maximum, recomputed for short windows
-        run = starts[:, max(1, j - longest + 1) : j + 1].max(axis=1)
-        best = np.maximum(best, run + end[:, j])
-    out: np.ndarray = best - (start[:, 0] + end[:, 0])
-    return out
-
-
-def fit_group(data: dict[str, np.ndarray], epochs: int = 2) -> dict[str, np.ndarray]:
+def fit(data: dict[str, np.ndarray], epochs: int = 2) -> dict[str, np.ndarray]:
     """The head fitted for ranking: a sentence's score is the log-sum-exp of its spans' start +
     end logits; per question, a softmax over its answer sentence and its NEGATIVES closest
     others picks the answer sentence, and on that sentence start and end pick the answer's
@@ -358,7 +246,7 @@ def main() -> None:
     t0 = time.time()
     data = build()
     print(f"data ready in {time.time() - t0:.0f}s", flush=True)
-    weights = fit_group(data) if GROUP else fit(data)
+    weights = fit(data)
     import index.embedding as embedding
 
     weights["model"] = np.array(embedding.weights_id(load_encoder().model_id))
