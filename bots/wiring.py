@@ -15,12 +15,12 @@ from qa.web import WebSources, other_sources
 
 def load_encoder(settings: Settings) -> Encoder:
     """The configured model, loaded once per process."""
-    return _encoder(settings.model_path, settings.encoder_backend)
+    return _encoder(settings.model, settings.encoder_backend)
 
 
 @lru_cache(maxsize=2)
-def _encoder(model_path: Path | None, backend: Backend) -> Encoder:
-    return _load(model_path, backend)
+def _encoder(model: str, backend: Backend) -> Encoder:
+    return _load(model, backend)
 
 
 def build_service(

@@ -20,6 +20,8 @@ from index.embedding import Vectors, weights_id
 from index.store import NewsIndex, Sentence
 from index.vectors import ContextWeights
 from qa.conversations import Conversation
+from qa.fusion import FusionRanker
+from qa.language import is_english
 from qa.question import content_words, is_short_follow_up, normalise
 from qa.ranker import Candidate, ConversationState, Ranker, Turn, stem
 
@@ -101,17 +103,19 @@ class Retriever:
                 f"the index uses {index.context}"
             )
         self._cache = _QuestionCache()
+        # for questions the fitted ranker's English features cannot read
+        self._fusion = FusionRanker(self.ranker)
 
     @property
     def fitted_model(self) -> bool:
-        """Whether the index's model is the one the adapter and the answer-type probes were
-        fitted on; with any other model both are left out. Known once an encoder is needed."""
+        """Whether the index's model is the one the ranker was fitted on; with any other model
+        its trees would read cosines on another scale, so candidates are ranked by fusion
+        (qa.fusion) instead. Known once an encoder is needed."""
         if self._fitted_model is None:
             model = weights_id(self._index.encoder.model_id)  # any backend of the same weights
             self._fitted_model = self.ranker.params.get("model") == model
             if not self._fitted_model:
-                # a copy: the ranker given may serve indexes of the fitted model too
-                self.ranker = self.ranker.for_other_model()
+                self.ranker = self._fusion
         return self._fitted_model
 
     def question_vector(self, question: str) -> Vectors:
@@ -119,7 +123,7 @@ class Retriever:
         cached = self._cache.get(question)
         if cached is None:
             encoder = self._index.encoder
-            cached = encoder.encode([question])[0]
+            cached = encoder.encode_queries([question])[0]
             if self.fitted_model:
                 cached = np.asarray(self.ranker.adapt_query(cached), dtype=np.float32)
             self._cache.put(question, cached)
@@ -236,7 +240,8 @@ class Retriever:
         """Order candidates; abstain=None: decide whether anything among them answers."""
         if not found.ids:
             return Ranked([], [], abstain=True)
-        scores = self.ranker.score(question, found.items, found.mode, found.state)
+        ranker = self.ranker if is_english(question) else self._fusion
+        scores = ranker.score(question, found.items, found.mode, found.state)
         order = np.argsort(-scores, kind="stable")
         if abstain is None:
             # Whether anything in scope answers is judged by the corpus model, whose scores the
@@ -245,12 +250,12 @@ class Retriever:
             corpus_scores = (
                 scores
                 if found.mode == "corpus"
-                else self.ranker.score(question, found.items, "corpus", None)
+                else ranker.score(question, found.items, "corpus", None)
             )
-            abstain = self.ranker.should_abstain(
+            abstain = ranker.should_abstain(
                 question, corpus_scores, found.items, "corpus", self._term_counts(question, found)
             )
-        probability = self.ranker.probability(scores, found.mode)
+        probability = ranker.probability(scores, found.mode)
         return Ranked(
             ids=[found.ids[i] for i in order],
             scores=[float(probability[i]) for i in order],
