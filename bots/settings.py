@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     # NEWSQA_MODEL_PATH is the name this setting had before models could be chosen by name.
     model: str = Field(
         default="minilm",
-        validation_alias=AliasChoices("NEWSQA_MODEL", "NEWSQA_MODEL_PATH", "model"),
+        validation_alias=AliasChoices("NEWSQA_MODEL", "NEWSQA_MODEL_PATH"),
         description="minilm (all-MiniLM-L6-v2, default), e5-small (multilingual-e5-small) or "
         "a local sentence-transformers folder",
     )
