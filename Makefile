@@ -27,10 +27,11 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	@$(PIP) -e '.[api,bot,e5]'
 	@touch $@
 
-# make test adds the test tools (ruff, mypy, pytest, playwright ...).
+# make test adds the test tools (ruff, mypy, pytest, playwright ...) and the fitting extra
+# (scikit-learn, LightGBM), whose package tests/test_fitting.py runs end to end.
 $(VENV)/.installed: $(VENV)/.installed-run
 	@echo "make: installing the test tools"
-	@$(PIP) -e '.[api,bot,e5,dev]'
+	@$(PIP) -e '.[api,bot,e5,dev,fit]'
 	@touch $@
 
 

@@ -21,7 +21,7 @@ class ContextWeights:
     there"); its title and neighbours supply it. The raw sentence vectors are kept as well.
     """
 
-    # Chosen on the public training sets (scripts/fit_ranker.py); the ranker is fitted on
+    # Chosen by a grid on the public training sets; the ranker (qa/fitting) is fitted on
     # vectors built with these weights, so changing them means refitting and rebuilding.
     title: float = 0.3
     neighbour: float = 0.1

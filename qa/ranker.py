@@ -1,40 +1,23 @@
 """newsqa answer-sentence ranker: learned fusion over cheap per-candidate features.
 
-Self-contained: numpy + stdlib only (no sklearn/torch/pickle).  Artifact = one JSON file
+Self-contained: numpy + stdlib only (no sklearn/torch/pickle). Artifact = one JSON file
 (context weights, one model per mode: LightGBM lambdarank trees exported as arrays or a
-logistic regression; abstention trees + threshold) plus two .npz files referenced from the JSON
-by file name: the low-rank question adapter (A: 384x16, B: 16x384) and the answer-type probes
-(W: one 384-vector per question type, b).
+logistic regression; the corpus abstention trees and threshold; the article-scope abstention
+trees and one threshold per mode) plus two .npz files referenced from the JSON by file name: the
+low-rank question adapter (A: d x 16, B: 16 x d) and the answer-type probes (W: one d-vector per
+question type, b). One artifact folder per embedding model (qa/data/<model key>), written by
+qa.fitting.
 
-Engine contract
----------------
 Modes: "corpus" (no article filter), "article" (question restricted to one article),
-"conversation" (article scope, turns of one chat asked in order).
+"conversation" (article scope, turns of one chat asked in order). qa.retrieval builds the
+candidates (dense top-50 over context vectors and BM25 top-50 within scope) and is the only
+caller; qa.fitting fits through that same retriever, so the features fitted on are the ones
+served.
 
-At ingest, for every article keep, per sentence i (in article order):
-  * v[i]  normalized all-MiniLM-L6-v2 vector of the sentence text (as today)
-  * t     normalized vector of the article title ("" when there is none)
-  * c[i]  = ranker.context_vectors(v_article, t)[i]
-          = normalize(v[i] + ctx_title*t + ctx_nb*(v[i-1] + v[i+1]))  (missing neighbours = 0)
-  The dense FAISS flat index is built over c (not v); keep v too (e.g. a second array / FAISS
-  reconstruct) because features need q.v[i], q.v[i-1], q.v[i+1].
-At question time:
-  1. q = ranker.adapt_query(encode(question))            # (384,) -> (384,), normalized
-  2. dense top-50 over c and FTS5 BM25 top-50 (fts_query(question) is the MATCH string) within
-     scope; union = candidates.
-  3. one Candidate per union member: dense = q.c[i], dense_raw = q.v[i], title_cos = q.t,
-     prev_cos / next_cos = q.v[i-1] / q.v[i+1] (None at the article edges), bm25 = -bm25(fts)
-     or None, dense_rank / bm25_rank = 0-based rank in each list or None, prev_text / next_text
-     = neighbouring sentence texts ("" at edges), vec = v[i] (for the answer-type probes
-     and, in conversations, the distance to earlier answers).
-  4. scores = ranker.score(question, candidates, mode, history); rank by descending score.
-  5. corpus mode: ranker.should_abstain(question, scores, candidates, "corpus", term_df) where
-     term_df = {token: number of indexed sentences matching '"token"'} for every token of
-     fts_query(question) (one `SELECT count(*) FROM fts WHERE fts MATCH ?` per token, or an
-     fts5vocab lookup).  Article / conversation modes never abstain (the user chose the article).
-  6. conversation: history = ConversationState() per chat; after answering each turn call
-     Ranker.remember(history, question, q, top_candidate)  (the system's OWN top answer).
-Cost: features ~1.5-2 ms and trees ~3 ms for ~90 candidates; abstention trees ~0.5 ms.
+A feature is one named column: add its name to `_feature_names` (for the modes that use it) and
+compute it in `Ranker.features`, from a `Candidate` field the retriever fills in. Fitted models
+carry the names of the columns they were fitted on, so artifacts fitted before the new column keep
+working; refit (`python -m qa.fitting`) for the models to use it.
 """
 
 from __future__ import annotations
@@ -84,16 +67,6 @@ def stem(tok: str) -> str:
 
 def content_tokens(text: str) -> list[str]:
     return [t for t in _TOK.findall(text.lower()) if t not in STOP_WORDS]
-
-
-def fts_query(question: str) -> str:
-    """The engine's FTS5 MATCH expression (empty string = no lexical search)."""
-    toks = [t for t in _TOK.findall(question.lower()) if t not in STOP_WORDS]
-    seen: list[str] = []
-    for t in toks:
-        if t not in seen:
-            seen.append(t)
-    return " OR ".join(f'"{t}"' for t in seen)
 
 
 @lru_cache(maxsize=200_000)
@@ -314,17 +287,6 @@ class Ranker:
         out = q + (q @ A) @ B
         n = np.linalg.norm(out, axis=-1, keepdims=True)
         res: np.ndarray = (out / np.maximum(n, 1e-9)).astype(np.float32)
-        return res
-
-    def context_vectors(self, v: np.ndarray, title_vec: np.ndarray | None) -> np.ndarray:
-        """Context vectors for ONE article: v (n, d) sentence vectors in order."""
-        c = v.astype(np.float32).copy()
-        if self.ctx_nb:
-            c[1:] += self.ctx_nb * v[:-1]
-            c[:-1] += self.ctx_nb * v[1:]
-        if self.ctx_title and title_vec is not None:
-            c += self.ctx_title * title_vec[None, :]
-        res: np.ndarray = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-9)
         return res
 
     # -- features
@@ -572,8 +534,8 @@ class Ranker:
     ) -> np.ndarray:
         """Confidence features: top fused score, margin, dense/BM25 maxima, how much of the
         question's vocabulary (esp. capitalised names) the candidates cover, and (term_df) which
-        question tokens occur nowhere in the index.  term_df maps each token of fts_query(question)
-        (lower-cased, as in the MATCH expression) to the number of indexed sentences matching it."""
+        question tokens occur nowhere in scope. term_df maps each word lexical search would use
+        (index.lexical.terms) to the number of sentences in scope holding it."""
         if len(cands) == 0:
             return np.zeros(12, np.float32)
         order = np.argsort(-scores)
@@ -648,7 +610,8 @@ class Ranker:
         mode: str = "corpus",
         term_df: dict[str, int] | None = None,
     ) -> bool:
-        """Abstention is fitted for corpus scope; in article scope the user chose the article."""
+        """Whether nothing among the corpus candidates answers (corpus scope; for one article
+        or a conversation see should_abstain_in_scope)."""
         if len(cands) == 0:
             return True
         if mode != "corpus" or not self.abstain:
@@ -657,20 +620,50 @@ class Ranker:
             self.abstain["threshold"]
         )
 
-    # -- conversation bookkeeping
-    @staticmethod
-    def remember(
-        history: ConversationState, question: str, q_vec: np.ndarray, top: Candidate | None
-    ) -> None:
-        history.turns.append(
-            Turn(
-                question,
-                q_vec,
-                top.doc_id if top else None,
-                top.position if top else None,
-                top.vec if top is not None else None,
-            )
-        )
+    # -- abstention within one article (article scope and conversations)
+    @property
+    def abstains_in_scope(self) -> bool:
+        """Whether a model fitted for one article's candidates (its own mode's scores) ships."""
+        return bool(self.params.get("abstain_scope"))
+
+    def scope_abstain_features(
+        self,
+        question: str,
+        scores: np.ndarray,
+        cands: Sequence[Candidate],
+        mode: str,
+        term_df: dict[str, int] | None = None,
+        history: ConversationState | None = None,
+    ) -> np.ndarray:
+        """The corpus abstention features over the mode's own scores, plus what a conversation
+        adds: a later turn ("and state?") leans on the turns before it, not on its own words."""
+        base = self.abstain_features(question, scores, cands, term_df)
+        turns = history.turns if history is not None else []
+        extra = [
+            1.0 if mode == "conversation" else 0.0,
+            1.0 if turns else 0.0,
+            1.0 if len(content_tokens(question)) <= 2 else 0.0,
+        ]
+        return np.concatenate([base, np.asarray(extra, np.float32)])
+
+    def should_abstain_in_scope(
+        self,
+        question: str,
+        scores: np.ndarray,
+        cands: Sequence[Candidate],
+        mode: str,
+        term_df: dict[str, int] | None = None,
+        history: ConversationState | None = None,
+    ) -> bool:
+        """Whether nothing in the one article asked about answers: fitted on questions asked
+        about their own article and about another one (`abstain_scope`, one threshold per
+        mode)."""
+        if len(cands) == 0:
+            return True
+        m = self.params["abstain_scope"]
+        x = self.scope_abstain_features(question, scores, cands, mode, term_df, history)
+        score = float(self.score_features(x[None, :], m)[0])
+        return score < float(m["thresholds"][mode])
 
 
 def feature_names(mode: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Finding the sentences that answer a question.
 
 Dense search over context vectors and BM25 each propose candidates; a ranker fitted on the
-public training sets (qa/ranker.py, scripts/fit_ranker.py) orders them from cheap features and
+public training sets (qa/ranker.py, fitted by qa/fitting) orders them from cheap features and
 decides whether anything answers at all. In a conversation the previous question and the
 engine's own previous answer are features too.
 """
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from index.catalog import Sentence
 from index.embedding import Vectors, weights_id
-from index.store import NewsIndex, Sentence
+from index.reader import IndexReader
 from index.vectors import ContextWeights
 from qa.conversations import Conversation
 from qa.fusion import FusionRanker
@@ -29,7 +30,11 @@ CANDIDATES = 50
 _WORD = re.compile(r"\w+")
 # How much of the previous question a follow-up across the corpus carries (not fitted).
 FOLLOW_UP_WEIGHT = 0.5
-DEFAULT_RANKER = Path(__file__).resolve().parent / "data" / "ranker.json"
+# Fitted artifacts, one folder per embedding model (qa.fitting writes them): the ranker.json,
+# adapter.npz and atype.npz of the model an index was built with are the ones it is served with.
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_MODEL_KEY = "all_minilm_l6_v2"  # the packaged model's folder
+DEFAULT_RANKER = DATA_DIR / DEFAULT_MODEL_KEY / "ranker.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +58,32 @@ class Candidates:
 
 
 def load_ranker(path: Path | None = None) -> Ranker:
-    """The fitted ranker shipped with newsqa (or another artifact)."""
+    """The fitted ranker shipped with newsqa for the packaged model (or another artifact)."""
     return Ranker.load(str(path or DEFAULT_RANKER))
+
+
+def model_key(model_id: str) -> str:
+    """The artifact folder's name for a model: its name without backend or fingerprint,
+    lowercased, with anything but letters and digits as "_" ("all-MiniLM-L6-v2@d169a77c9aed+onnx"
+    -> "all_minilm_l6_v2")."""
+    name = weights_id(model_id).split("@", 1)[0]
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "model"
+
+
+def ranker_path(model_id: str, root: Path = DATA_DIR) -> Path:
+    """Where the ranker fitted on a model's vectors lives (it may not exist)."""
+    return root / model_key(model_id) / "ranker.json"
+
+
+def load_ranker_for(model_id: str, root: Path = DATA_DIR) -> Ranker:
+    """The ranker fitted on this model's vectors, else the packaged model's (whose adapter and
+    answer-type probes the retriever then leaves out)."""
+    path = ranker_path(model_id, root)
+    if path.is_file():
+        ranker = Ranker.load(str(path))
+        if ranker.params.get("model") == weights_id(model_id):
+            return ranker
+    return load_ranker()
 
 
 def context_weights(ranker: Ranker) -> ContextWeights:
@@ -93,18 +122,28 @@ class _QuestionCache:
 class Retriever:
     """Candidates from dense and lexical search, ordered by the fitted ranker."""
 
-    def __init__(self, index: NewsIndex, ranker: Ranker | None = None) -> None:
+    def __init__(
+        self, index: IndexReader, ranker: Ranker | None = None, artifacts: Path = DATA_DIR
+    ) -> None:
+        """Without a ranker, the one fitted on the index's model (in `artifacts`) is loaded
+        once the model is known (the packaged model's until then)."""
         self._index = index
+        self._artifacts = artifacts
+        self._choose = ranker is None
         self.ranker = ranker or load_ranker()
         self._fitted_model: bool | None = None
-        if context_weights(self.ranker) != index.context:
+        self._check_context()
+        self._cache = _QuestionCache()
+        # for questions the fitted ranker's English features cannot read, and for a model
+        # without a fitted ranker
+        self._fusion = FusionRanker(self.ranker)
+
+    def _check_context(self) -> None:
+        if context_weights(self.ranker) != self._index.context:
             raise ValueError(
                 f"the ranker was fitted on context {context_weights(self.ranker)}, "
-                f"the index uses {index.context}"
+                f"the index uses {self._index.context}"
             )
-        self._cache = _QuestionCache()
-        # for questions the fitted ranker's English features cannot read
-        self._fusion = FusionRanker(self.ranker)
 
     @property
     def fitted_model(self) -> bool:
@@ -112,7 +151,11 @@ class Retriever:
         its trees would read cosines on another scale, so candidates are ranked by fusion
         (qa.fusion) instead. Known once an encoder is needed."""
         if self._fitted_model is None:
-            model = weights_id(self._index.encoder.model_id)  # any backend of the same weights
+            model_id = self._index.encoder.model_id
+            model = weights_id(model_id)  # any backend of the same weights
+            if self._choose and self.ranker.params.get("model") != model:
+                self.ranker = load_ranker_for(model_id, self._artifacts)
+                self._check_context()
             self._fitted_model = self.ranker.params.get("model") == model
             if not self._fitted_model:
                 self.ranker = self._fusion
@@ -244,17 +287,7 @@ class Retriever:
         scores = ranker.score(question, found.items, found.mode, found.state)
         order = np.argsort(-scores, kind="stable")
         if abstain is None:
-            # Whether anything in scope answers is judged by the corpus model, whose scores the
-            # abstention model was fitted on, in a conversation and within one article too: an
-            # article the user chose may still say nothing about the question.
-            corpus_scores = (
-                scores
-                if found.mode == "corpus"
-                else ranker.score(question, found.items, "corpus", None)
-            )
-            abstain = ranker.should_abstain(
-                question, corpus_scores, found.items, "corpus", self._term_counts(question, found)
-            )
+            abstain = self._abstains(question, found, scores, ranker)
         probability = ranker.probability(scores, found.mode)
         return Ranked(
             ids=[found.ids[i] for i in order],
@@ -262,7 +295,26 @@ class Retriever:
             abstain=abstain,
         )
 
-    def _term_counts(self, question: str, found: Candidates) -> dict[str, int]:
+    def _abstains(
+        self, question: str, found: Candidates, scores: np.ndarray, ranker: Ranker
+    ) -> bool:
+        """Whether nothing in scope answers. An article the user chose may still say nothing
+        about the question: within one article (and in a conversation over it) a model fitted
+        for that scope decides on the mode's own scores; a ranker without one judges by the
+        corpus model's scores, which the corpus abstention model was fitted on."""
+        counts = self.term_counts(question, found)
+        if found.mode != "corpus" and ranker.abstains_in_scope:
+            return ranker.should_abstain_in_scope(
+                question, scores, found.items, found.mode, counts, found.state
+            )
+        corpus_scores = (
+            scores
+            if found.mode == "corpus"
+            else ranker.score(question, found.items, "corpus", None)
+        )
+        return ranker.should_abstain(question, corpus_scores, found.items, "corpus", counts)
+
+    def term_counts(self, question: str, found: Candidates) -> dict[str, int]:
         """How many sentences in scope hold each of the question's words. Within one article,
         a word the article never uses says as much as a word the corpus never uses; the
         candidates stand for the article (its lexical hits are among them)."""

@@ -1,0 +1,58 @@
+"""`python -m qa.fitting`: refit a model's ranker artifact from the shared training sets."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from index.embedding import BACKENDS, DEFAULT_BACKEND, load_encoder
+from qa.fitting.fit import Settings, fit
+from qa.retrieval import DATA_DIR, model_key
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, fit, say where the artifact went."""
+    default_shared = Path(os.environ.get("NEWSQA_SHARED", REPO.parent / "shared"))
+    parser = argparse.ArgumentParser(prog="python -m qa.fitting", description=__doc__)
+    parser.add_argument("--train", type=Path, default=default_shared / "train")
+    parser.add_argument("--model", type=Path, default=None, help="a local model folder")
+    parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND)
+    parser.add_argument("--out", type=Path, default=None, help="default: qa/data/<model key>")
+    parser.add_argument("--cache", type=Path, default=REPO / "var" / "fit-cache")
+    vectors = parser.add_mutually_exclusive_group()
+    vectors.add_argument(
+        "--vector-models",
+        action="store_true",
+        help="refit the question adapter and the answer-type probes too (first run: embeds "
+        "all of squad-train)",
+    )
+    vectors.add_argument(
+        "--no-vector-models",
+        action="store_true",
+        help="fit without the adapter and the probes (default: keep those in the output folder)",
+    )
+    args = parser.parse_args(argv)
+    if not (args.train / "squad-train" / "set.json").is_file():
+        parser.error(f"no training sets in {args.train} (set --train or NEWSQA_SHARED)")
+    encoder = load_encoder(args.model, args.backend)
+    out = args.out or DATA_DIR / model_key(encoder.model_id)
+    settings = Settings(
+        train=args.train,
+        out=out,
+        cache=args.cache,
+        vector_models=None if args.no_vector_models else out,
+        fit_vector_models=args.vector_models,
+    )
+    started = time.perf_counter()
+    path = fit(encoder, settings, log=lambda line: print(line, flush=True))
+    print(f"fitted {path} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Fitting through the engine: a tiny training set in, a ranker the engine serves with out."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from index.articles import Article
+from index.store import NewsIndex
+from qa.fitting.fit import Settings, fit
+from qa.retrieval import Retriever, load_ranker_for, model_key
+from tests.fakes import FakeEncoder
+
+PEOPLE = ["Anders", "Beatrix", "Casimir", "Dolores", "Emeric", "Florian", "Gertrud", "Hilmar"]
+MONTHS = ["January", "March", "May", "July", "September", "November", "April", "June"]
+TOWNS = ["Arlon", "Bastia", "Colmar", "Dinant", "Evora", "Fermo", "Girona", "Hamar", "Imola"]
+FILLER = [
+    "Visitors praise the quiet old streets near the harbour.",
+    "Local bakers sell rye bread every morning before dawn.",
+    "The weather there is usually mild and rather windy.",
+]
+
+
+def _article(i: int) -> tuple[dict[str, Any], list[tuple[str, tuple[int, int]]]]:
+    """An article about one town and the (question, answer span) pairs it answers."""
+    town, person, month = TOWNS[i], PEOPLE[i % len(PEOPLE)], MONTHS[i % len(MONTHS)]
+    facts = [
+        (f"The mayor of {town} is {person}.", f"Who is the mayor of {town}?"),
+        (
+            f"{town} has {i + 3} stone bridges over the river.",
+            f"How many bridges does {town} have?",
+        ),
+        (
+            f"The {town} wine festival opens in {month}.",
+            f"When does the {town} wine festival open?",
+        ),
+    ]
+    text, pairs = "", []
+    for n, (sentence, question) in enumerate(facts):
+        start = len(text)
+        text += sentence + " "
+        pairs.append((question, (start, start + len(sentence))))
+        text += FILLER[n] + " "
+    return {"id": f"town-{i}", "title": f"{town} news", "text": text.strip()}, pairs
+
+
+def _write_set(folder: Path, name: str, scope: str, conversational: bool, docs: range) -> None:
+    folder.mkdir(parents=True)
+    meta = {"name": name, "scope": scope, "conversational": conversational}
+    (folder / "set.json").write_text(json.dumps(meta))
+    records, questions = [], []
+    for i in docs:
+        record, pairs = _article(i)
+        records.append(record)
+        for turn, (question, gold) in enumerate(pairs, start=1):
+            questions.append(
+                {
+                    "id": f"{record['id']}-q{turn}",
+                    "doc_id": record["id"],
+                    "question": question,
+                    "gold": [list(gold)],
+                    "conversation": record["id"] if conversational else None,
+                    "turn": turn if conversational else None,
+                }
+            )
+    for stem, rows in (("docs", records), ("questions", questions)):
+        with gzip.open(folder / f"{stem}.jsonl.gz", "wt", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(row) + "\n" for row in rows)
+
+
+@pytest.fixture
+def train(tmp_path: Path) -> Path:
+    """The four training sets in the shared format, a handful of articles each."""
+    root = tmp_path / "train"
+    _write_set(root / "squad-train", "squad-train", "corpus", False, range(9))
+    _write_set(root / "selqa", "selqa", "article", False, range(0, 9, 2))
+    _write_set(root / "trecqa-train", "trecqa-train", "article", False, range(1, 9, 2))
+    _write_set(root / "coqa-wiki-lit", "coqa-wiki-lit", "article", True, range(9))
+    return root
+
+
+def test_a_fit_on_a_tiny_training_set_gives_the_ranker_the_engine_serves_for_that_model(
+    tmp_path: Path, train: Path
+) -> None:
+    encoder = FakeEncoder(model_id="tiny-hash@7")
+    artifacts = tmp_path / "artifacts"
+    settings = Settings(
+        train=train,
+        out=artifacts / model_key(encoder.model_id),
+        cache=tmp_path / "cache",
+        abstain_draws=3,
+        draw_articles=6,
+        fit_vector_models=True,
+        adapter_epochs=1,
+        ranking_trees=30,
+        decision_rounds=20,
+        folds=2,
+    )
+    path = fit(encoder, settings)
+    assert path == artifacts / "tiny_hash" / "ranker.json"
+    assert path.stat().st_size < 5_000_000
+    params = json.loads(path.read_text())
+    assert params["model"] == "tiny-hash@7"
+    assert set(params["models"]) == {"corpus", "article", "conversation"}
+    assert set(params["abstain_scope"]["thresholds"]) == {"article", "conversation"}
+    assert {p.name for p in path.parent.iterdir()} == {"ranker.json", "adapter.npz", "atype.npz"}
+
+    # an index built with that model is served with that ranker
+    index = NewsIndex(tmp_path / "index", encoder)
+    index.ingest(
+        [
+            Article(id="colmar", title="Colmar news", text=_article(2)[0]["text"]),
+            Article(id="evora", title="Evora news", text=_article(4)[0]["text"]),
+        ]
+    )
+    retriever = Retriever(index, artifacts=artifacts)
+    ranked = retriever.rank("Who is the mayor of Colmar?", None)
+    assert retriever.fitted_model
+    assert retriever.ranker.params["model"] == "tiny-hash@7"
+    assert retriever.ranker.adapter is not None and retriever.ranker.atype is not None
+    assert index.sentences(ranked.ids[:1])[ranked.ids[0]].text == "The mayor of Colmar is Casimir."
+    assert not ranked.abstain
+    # about one article: answered from the right one, abstained on in the wrong one
+    assert not retriever.rank("Who is the mayor of Colmar?", "colmar").abstain
+    assert retriever.rank("Who is the mayor of Colmar?", "evora").abstain
+
+
+def test_a_model_without_its_own_artifacts_is_served_with_the_packaged_models_ranker(
+    tmp_path: Path,
+) -> None:
+    ranker = load_ranker_for("some-other-model@1", root=tmp_path)
+    assert ranker.params["model"].startswith("all-MiniLM-L6-v2@")
+
+
+def test_serving_never_imports_the_fitting_libraries() -> None:
+    code = (
+        "import sys, bots.cli, bots.wiring, qa.service, qa.retrieval\n"
+        "heavy = sorted(m for m in ('sklearn', 'lightgbm', 'qa.fitting') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
