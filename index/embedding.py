@@ -1,4 +1,5 @@
-"""Sentence embeddings: the packaged all-MiniLM-L6-v2 by default, any local model folder instead.
+"""Sentence embeddings: the packaged all-MiniLM-L6-v2 by default, multilingual-e5-small
+(`e5-small`, index/e5.py) or any local model folder instead.
 
 The model runs on ONNX Runtime (int8 by default, fp32 on request, both exported from the packaged
 weights once and cached) or on torch. Whatever runs it, texts are tokenised here with the model's
