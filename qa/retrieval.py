@@ -148,8 +148,8 @@ class Retriever:
     @property
     def fitted_model(self) -> bool:
         """Whether the index's model is the one the ranker was fitted on; with any other model
-        its trees would read cosines on another scale, so candidates are ranked by fusion
-        (qa.fusion) instead. Known once an encoder is needed."""
+        the adapter and the answer-type probes are left out, and for a model trained with
+        query/passage roles (E5) the trees too (qa.fusion ranks). Known once needed."""
         if self._fitted_model is None:
             model_id = self._index.encoder.model_id
             model = weights_id(model_id)  # any backend of the same weights
@@ -158,7 +158,15 @@ class Retriever:
                 self._check_context()
             self._fitted_model = self.ranker.params.get("model") == model
             if not self._fitted_model:
-                self.ranker = self._fusion
+                self.ranker = (
+                    # e5-small without its own artifacts: MiniLM's trees read its cosines on
+                    # the wrong scale (over the samples they miss the Budapest sentence)
+                    self._fusion
+                    if getattr(self._index.encoder, "roles", None)
+                    # a local folder (a copy or a fine-tune of MiniLM, as a rule): the trees and
+                    # the abstention stay, without the adapter and the answer-type probes
+                    else self.ranker.for_other_model()
+                )
         return self._fitted_model
 
     def question_vector(self, question: str) -> Vectors:
