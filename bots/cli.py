@@ -211,7 +211,7 @@ def _ingest_inputs(
             service,
             paths,
             ray,
-            model_path=settings.model_path,
+            model=settings.model,
             backend=settings.encoder_backend,
             progress=progress,
         )
@@ -292,7 +292,7 @@ def rebuild(ray: Annotated[str | None, RAY_OPTION] = None) -> None:
             stats = rebuild_on_ray(
                 service,
                 ray,
-                model_path=settings.model_path,
+                model=settings.model,
                 backend=settings.encoder_backend,
                 progress=progress,
             )

@@ -29,8 +29,12 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default_factory=_default_data_dir)
-    model_path: Path | None = Field(
-        default=None, description="A local sentence-transformers folder; default all-MiniLM-L6-v2"
+    # NEWSQA_MODEL_PATH is the name this setting had before models could be chosen by name.
+    model: str = Field(
+        default="minilm",
+        validation_alias=AliasChoices("NEWSQA_MODEL", "NEWSQA_MODEL_PATH"),
+        description="minilm (all-MiniLM-L6-v2, default), e5-small (multilingual-e5-small) or "
+        "a local sentence-transformers folder",
     )
     # index.embedding.Backend; spelled out so settings need not import the engine
     encoder_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
@@ -67,6 +71,16 @@ class Settings(BaseSettings):
             if not value.startswith(("postgresql://", "postgres://")):
                 raise ValueError("should start with postgresql:// (PostgreSQL is the one choice)")
         return value
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() in _MODELS:
+            return value.lower()
+        if not Path(value).expanduser().is_dir():
+            raise ValueError(f"should be {' or '.join(_MODELS)}, or a model folder that exists")
+        return str(Path(value).expanduser())
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
@@ -185,6 +199,8 @@ class Settings(BaseSettings):
         return self.data_dir
 
 
+# index.embedding.MODELS; spelled out so settings need not import the engine
+_MODELS = ("minilm", "e5-small")
 _LEVELS = {name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR")}
 
 
@@ -192,6 +208,8 @@ def _variable(loc: tuple[int | str, ...]) -> str:
     """The environment variable a validation error is about."""
     name = str(loc[0]) if loc else "?"
     field = Settings.model_fields.get(name)
+    if name == "model":
+        return ENV_PREFIX + "MODEL"
     if field is None:  # an alias (TELEGRAM_BOT_TOKEN ...) is its own variable name
         return name.upper()
     return (ENV_PREFIX + name).upper()

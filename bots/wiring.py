@@ -13,7 +13,7 @@ from qa.web import WebSources
 
 def load_encoder(settings: Settings) -> Encoder:
     """The configured model, loaded once per process."""
-    return engine.load_encoder(settings.model_path, settings.encoder_backend)
+    return engine.load_encoder(settings.model, settings.encoder_backend)
 
 
 def build_service(

@@ -1,4 +1,5 @@
-"""Sentence embeddings: the packaged all-MiniLM-L6-v2 by default, any local model folder instead.
+"""Sentence embeddings: the packaged all-MiniLM-L6-v2 by default, multilingual-e5-small
+(`e5-small`, index/e5.py) or any local model folder instead.
 
 The model runs on ONNX Runtime (int8 by default, fp32 on request, both exported from the packaged
 weights once and cached) or on torch. Whatever runs it, texts are tokenised here with the model's
@@ -47,12 +48,23 @@ class Encoder(Protocol):
         """Unit-length vectors for texts, one row each."""
         ...
 
+    def encode_queries(self, texts: list[str]) -> Vectors:
+        """Unit-length vectors of questions: a model trained with roles (E5's "query: ") embeds
+        them differently from what they are searched against; others as `encode`."""
+        ...
+
     def encode_with_spans(
         self, texts: list[str], spans: Sequence[Sequence[Span]]
     ) -> tuple[Vectors, list[Vectors | None]]:
-        """Vectors of texts and, from the same pass, one vector per [start, end) character span
-        of each text (None for a text without spans)."""
+        """Vectors of texts and one vector per [start, end) character span of each text (None
+        for a text without spans)."""
         ...
+
+
+# The models NEWSQA_MODEL names; anything else is a local sentence-transformers folder.
+MINILM = "minilm"
+E5_SMALL = "e5-small"
+MODELS = (MINILM, E5_SMALL)
 
 
 def default_model_path() -> Path:
@@ -87,13 +99,36 @@ def default_cache_dir() -> Path:
 
 
 def load_encoder(
+    model: Path | str | None = None,
+    backend: Backend = DEFAULT_BACKEND,
+    *,
+    cache_dir: Path | None = None,
+    batch_size: int = 16,
+) -> Encoder:
+    """A model by name (`minilm`, the default; `e5-small`) or the one in a local folder; MiniLM
+    and folders run on backend, e5-small on its own runtime."""
+    if backend not in BACKENDS:
+        raise NewsqaError(f"unknown encoder backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if str(model) == E5_SMALL:
+        from index.e5 import load_e5
+
+        return load_e5()
+    return load_transformer(
+        None if model is None or str(model) == MINILM else Path(model),
+        backend,
+        cache_dir=cache_dir,
+        batch_size=batch_size,
+    )
+
+
+def load_transformer(
     folder: Path | None = None,
     backend: Backend = DEFAULT_BACKEND,
     *,
     cache_dir: Path | None = None,
     batch_size: int = 16,
 ) -> TransformerEncoder:
-    """The model in folder (default: the packaged one) running on backend."""
+    """The model in folder (default: the packaged MiniLM) running on backend."""
     if backend not in BACKENDS:
         raise NewsqaError(f"unknown encoder backend {backend!r}; use one of {', '.join(BACKENDS)}")
     folder = folder or default_model_path()
@@ -141,9 +176,15 @@ class TransformerEncoder:
     def dim(self) -> int:
         return self._dim
 
+    # no roles: questions and sentences are embedded alike
+    roles: dict[str, str] | None = None
+
     def encode(self, texts: list[str], *, progress: bool = False) -> Vectors:
         vectors, _ = self.encode_with_spans(texts, [()] * len(texts))
         return vectors
+
+    def encode_queries(self, texts: list[str]) -> Vectors:
+        return self.encode(texts)
 
     def encode_with_spans(
         self, texts: list[str], spans: Sequence[Sequence[Span]]

@@ -115,7 +115,7 @@ class RayWork:
     results (see `pipeline.Work`)."""
 
     def __init__(
-        self, model_path: Path | None, backend: Backend, workers: int, *, model_id: str
+        self, model_path: str | Path | None, backend: Backend, workers: int, *, model_id: str
     ) -> None:
         self.model_path = model_path
         self.backend = backend
@@ -256,7 +256,8 @@ class EmbedBatches:
         if backend not in BACKENDS:
             raise RayError(f"unknown encoder backend {backend!r}")
         chosen: Backend = next(b for b in BACKENDS if b == backend)
-        self.encoder = load_encoder(None if model_path is None else Path(model_path), chosen)
+        # a model's name (minilm, e5-small) or a folder, as NEWSQA_MODEL gives it
+        self.encoder = load_encoder(model_path, chosen)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def __call__(self, batch: Any) -> Any:

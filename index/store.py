@@ -360,6 +360,8 @@ class NewsIndex:
                     "model": model,
                     "dim": dim,
                     "backend": getattr(self._encoder, "backend", None),
+                    # how questions and sentences were told apart (E5's "query: "/"passage: ")
+                    "roles": getattr(self._encoder, "roles", None),
                     "count": int(stored[0]) - int(dead[0]),
                     "schema_version": SCHEMA_VERSION,
                     "metric": "inner_product",

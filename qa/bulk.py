@@ -23,7 +23,7 @@ def ingest_on_ray(
     paths: Sequence[Path],
     address: str,
     *,
-    model_path: Path | None,
+    model: str | Path | None,
     backend: Backend,
     progress: Progress = _no_progress,
 ) -> IngestOutcome:
@@ -32,7 +32,7 @@ def ingest_on_ray(
     check_address(address)
     model_id = service.index.encoder.model_id
     with cluster(address) as workers:
-        work = RayWork(model_path, backend, workers, model_id=model_id)
+        work = RayWork(model, backend, workers, model_id=model_id)
         read = work.read(paths, max_bytes=service.max_article_bytes)
         return service.ingest_read(read, progress, work)
 
@@ -41,7 +41,7 @@ def rebuild_on_ray(
     service: QAService,
     address: str,
     *,
-    model_path: Path | None,
+    model: str | Path | None,
     backend: Backend,
     progress: Progress = _no_progress,
 ) -> Stats:
@@ -49,5 +49,5 @@ def rebuild_on_ray(
     check_address(address)
     model_id = service.index.encoder.model_id
     with cluster(address) as workers:
-        work = RayWork(model_path, backend, workers, model_id=model_id)
+        work = RayWork(model, backend, workers, model_id=model_id)
         return service.rebuild(progress, work=work)

@@ -20,9 +20,10 @@ __all__ = ["Backend", "Encoder", "load_encoder", "open_service", "web_sources"]
 
 
 @lru_cache(maxsize=2)
-def load_encoder(model_path: Path | None, backend: Backend) -> Encoder:
-    """The model at model_path (the packaged one when None) on backend, loaded once per process."""
-    return _load(model_path, backend)
+def load_encoder(model: str | Path | None, backend: Backend) -> Encoder:
+    """A model by name (`minilm`, `e5-small`) or the one in a local folder (the packaged MiniLM
+    when None), on backend, loaded once per process."""
+    return _load(model, backend)
 
 
 def open_service(

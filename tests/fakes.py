@@ -35,6 +35,9 @@ class FakeEncoder:
         self.encoded += len(texts)
         return self._vectors(texts)
 
+    def encode_queries(self, texts: list[str]) -> Vectors:
+        return self.encode(texts)
+
     def encode_with_spans(
         self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
     ) -> tuple[Vectors, list[Vectors | None]]:

@@ -60,11 +60,21 @@ class CachedEncoder:
 
     def encode(self, texts: list[str], *, progress: bool = False) -> Vectors:
         """Unit vectors of texts, from the cache where known."""
-        keys = [_key(text, None) for text in texts]
+        return self._cached(texts, query=False)
+
+    def encode_queries(self, texts: list[str]) -> Vectors:
+        """Unit vectors of questions (the query role, for a model with roles), cached apart."""
+        return self._cached(texts, query=True)
+
+    def _cached(self, texts: list[str], *, query: bool) -> Vectors:
+        # a question's key differs from the same text's as a passage: E5 embeds them apart
+        keys = [_key(text, None) + (":query" if query else "") for text in texts]
         found = self._lookup(keys)
         missing = [i for i, key in enumerate(keys) if key not in found]
         if missing:
-            vectors = self._encoder.encode([texts[i] for i in missing])
+            chosen = [texts[i] for i in missing]
+            encode = self._encoder.encode_queries if query else self._encoder.encode
+            vectors = encode(chosen)
             with self._db:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO vectors VALUES (?, ?, NULL)",

@@ -124,7 +124,7 @@ class _Fitting:
         average (0.988 at worst, 50 squad-train questions) to the same question alone."""
         texts = sorted({normalise(q.text) for data in self.sets.values() for q in data.questions})
         for first in range(0, len(texts), 2048):
-            self.encoder.encode(texts[first : first + 2048])
+            self.encoder.encode_queries(texts[first : first + 2048])
         self.say(f"{len(texts)} training questions embedded")
 
     def say(self, message: str) -> None:
@@ -168,7 +168,7 @@ class _Fitting:
         for name, weight in weights.items():
             data = full.get(name, self.sets[name])
             with self.corpus(data.articles) as (corpus, _):
-                got = gather(corpus, data.questions, name, weight, self.encoder.encode)
+                got = gather(corpus, data.questions, name, weight, self.encoder.encode_queries)
             for article in got:
                 if name == "selqa" and article.doc_id not in fused[name]:
                     probes.append(article)
