@@ -10,6 +10,7 @@ from pathlib import Path
 
 from index.embedding import BACKENDS, DEFAULT_BACKEND, load_encoder
 from qa.fitting.fit import Settings, fit
+from qa.fitting.fusion import FusionSettings, choose
 from qa.retrieval import DATA_DIR, model_key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,10 +43,19 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the output folder's ranking and corpus abstention models, refit only the "
         "article-scope abstention model",
     )
+    parser.add_argument(
+        "--fusion-only",
+        action="store_true",
+        help="choose qa/fusion.py's weights instead: print the grid and the chosen weights "
+        "(writes nothing)",
+    )
     args = parser.parse_args(argv)
     if not (args.train / "squad-train" / "set.json").is_file():
         parser.error(f"no training sets in {args.train} (set --train or NEWSQA_SHARED)")
     encoder = load_encoder(args.model, args.backend)
+    if args.fusion_only:
+        choose(encoder, FusionSettings(train=args.train, cache=args.cache))
+        return 0
     out = args.out or DATA_DIR / model_key(encoder.model_id)
     if args.scope_abstention_only and not (out / "ranker.json").is_file():
         parser.error(f"--scope-abstention-only refits {out / 'ranker.json'}, which is missing")
