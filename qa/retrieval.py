@@ -21,7 +21,7 @@ from index.embedding import Vectors, weights_id
 from index.reader import IndexReader
 from index.vectors import ContextWeights
 from qa.conversations import Conversation
-from qa.fusion import FusionRanker
+from qa.fusion import ACROSS_LANGUAGES, FusionRanker
 from qa.language import is_english
 from qa.question import content_words, is_short_follow_up, normalise
 from qa.ranker import Candidate, ConversationState, Ranker, Turn, stem
@@ -136,7 +136,7 @@ class Retriever:
         self._cache = _QuestionCache()
         # for questions the fitted ranker's English features cannot read, and for a model
         # without a fitted ranker
-        self._fusion = FusionRanker(self.ranker)
+        self._fusion = FusionRanker(self.ranker, ACROSS_LANGUAGES)
 
     def _check_context(self) -> None:
         if context_weights(self.ranker) != self._index.context:
@@ -161,7 +161,7 @@ class Retriever:
                 self.ranker = (
                     # e5-small without its own artifacts: MiniLM's trees read its cosines on
                     # the wrong scale (over the samples they miss the Budapest sentence)
-                    self._fusion
+                    FusionRanker(self.ranker)
                     if getattr(self._index.encoder, "roles", None)
                     # a local folder (a copy or a fine-tune of MiniLM, as a rule): the trees and
                     # the abstention stay, without the adapter and the answer-type probes

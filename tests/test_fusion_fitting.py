@@ -110,14 +110,22 @@ def test_every_grid_point_is_scored_on_every_question_asked_through_the_engine(
     assert chosen == points[0]
     assert chosen.mean_mrr == max(p.mean_mrr for p in points)
     # the grid is printed, with the weights in use and the chosen ones
-    assert len(lines) == 4 + 1 + len(points) + 2
-    assert lines[-1].startswith(
+    assert len(lines) == 4 + 1 + len(points) + 4
+    assert lines[-3].startswith(
         f"chosen: {chosen.weights.context:g} {chosen.weights.lexical:g} "
         f"{chosen.weights.short_penalty:g} |"
     )
-    assert lines[-2].startswith(
+    assert lines[-4].startswith(
         f"current (qa.fusion.WEIGHTS): {WEIGHTS.context:g} {WEIGHTS.lexical:g} "
         f"{WEIGHTS.short_penalty:g} |"
+    )
+    # across languages: the best point that leaves BM25 out
+    across = max(
+        (p for p in points if p.weights.lexical == 0), key=lambda p: (p.mean_mrr, p.mean_p_at_1)
+    )
+    assert lines[-1].startswith(
+        f"chosen across languages (no BM25): {across.weights.context:g} 0 "
+        f"{across.weights.short_penalty:g} |"
     )
 
 
@@ -137,5 +145,6 @@ def test_the_fitting_command_chooses_the_fusion_weights_and_writes_nothing(
     )
     assert done.returncode == 0, done.stderr
     assert "squad-train corpus: 14 questions over 7 articles" in done.stdout
-    assert done.stdout.splitlines()[-1].startswith("chosen: ")
+    assert done.stdout.splitlines()[-3].startswith("chosen: ")
+    assert done.stdout.splitlines()[-1].startswith("chosen across languages (no BM25): ")
     assert not out.exists()

@@ -21,7 +21,7 @@ from qa.fitting.collect import ask_all
 from qa.fitting.corpus import Corpus
 from qa.fitting.encoding import CachedEncoder
 from qa.fitting.sets import Question, load_set
-from qa.fusion import WEIGHTS, FusionWeights, Signals
+from qa.fusion import ACROSS_LANGUAGES, WEIGHTS, FusionWeights, Signals
 from qa.question import normalise
 from qa.retrieval import Retriever, load_ranker
 
@@ -169,6 +169,11 @@ def choose(
     current = GridPoint(WEIGHTS, figures(asked, WEIGHTS))
     log(f"current (qa.fusion.WEIGHTS): {_row(current, groups)}")
     log(f"chosen: {_row(points[0], groups)}")
+    # Across languages BM25 has only names to match: the best point that leaves it out.
+    across = next(p for p in points if p.weights.lexical == 0)
+    current = GridPoint(ACROSS_LANGUAGES, figures(asked, ACROSS_LANGUAGES))
+    log(f"current (qa.fusion.ACROSS_LANGUAGES): {_row(current, groups)}")
+    log(f"chosen across languages (no BM25): {_row(across, groups)}")
     return points[0], points
 
 
