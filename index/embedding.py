@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
@@ -193,17 +193,7 @@ class TransformerEncoder:
             raise ValueError("one list of spans per text")
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         pooled: list[Vectors | None] = [None] * len(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for first in range(0, len(texts), self._batch_size):
-            chunk = order[first : first + self._batch_size]
-            encodings = self._tokenizer.encode_batch([texts[i] for i in chunk])
-            width = max(len(e.ids) for e in encodings)
-            ids = np.zeros((len(chunk), width), dtype=np.int64)
-            mask = np.zeros_like(ids)
-            for row, encoding in enumerate(encodings):
-                ids[row, : len(encoding.ids)] = encoding.ids
-                mask[row, : len(encoding.ids)] = 1
-            hidden = np.asarray(self._forward(ids, mask, np.zeros_like(ids)), dtype=np.float32)
+        for chunk, encodings, mask, hidden in self._passes(texts):
             summed = np.einsum("btd,bt->bd", hidden, mask.astype(np.float32))
             out[chunk] = _normalise(summed / mask.sum(axis=1, keepdims=True))
             for row, i in enumerate(chunk):
@@ -211,12 +201,9 @@ class TransformerEncoder:
                     pooled[i] = _pool_spans(hidden[row], encodings[row].offsets, spans[i], out[i])
         return out, pooled
 
-    def token_states(self, texts: list[str]) -> list[tuple[Vectors, list[Span]]]:
-        """Each text's last hidden states, one row per token ([CLS] and [SEP] included), with
-        each token's [start, end) characters in the text (empty for special tokens): what a
-        span reader (qa.reader) scores."""
-        result: list[tuple[Vectors, list[Span]]] = [(np.zeros((0, self._dim), np.float32), [])]
-        result *= len(texts)
+    def _passes(self, texts: list[str]) -> Iterator[tuple[list[int], list[Any], Any, Vectors]]:
+        """The model's passes over texts, shortest first in batches: each batch's text indexes,
+        encodings, attention mask and last hidden states."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for first in range(0, len(texts), self._batch_size):
             chunk = order[first : first + self._batch_size]
@@ -228,6 +215,15 @@ class TransformerEncoder:
                 ids[row, : len(encoding.ids)] = encoding.ids
                 mask[row, : len(encoding.ids)] = 1
             hidden = np.asarray(self._forward(ids, mask, np.zeros_like(ids)), dtype=np.float32)
+            yield chunk, encodings, mask, hidden
+
+    def token_states(self, texts: list[str]) -> list[tuple[Vectors, list[Span]]]:
+        """Each text's last hidden states, one row per token ([CLS] and [SEP] included), with
+        each token's [start, end) characters in the text (empty for special tokens): what a
+        span reader (qa.reader) scores."""
+        result: list[tuple[Vectors, list[Span]]] = [(np.zeros((0, self._dim), np.float32), [])]
+        result *= len(texts)
+        for chunk, encodings, _, hidden in self._passes(texts):
             for row, i in enumerate(chunk):
                 size = len(encodings[row].ids)
                 result[i] = (hidden[row, :size], list(encodings[row].offsets))

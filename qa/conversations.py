@@ -11,7 +11,7 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -98,6 +98,18 @@ class Conversation:
     def last(self) -> Turn | None:
         """The latest turn, if any."""
         return self.turns[-1] if self.turns else None
+
+
+def from_rows(
+    conversation_id: str, focus_article: str | None, turns: Sequence[Sequence[Any]]
+) -> Conversation:
+    """A conversation from its stored focus and its latest turns' rows (turn, question,
+    article_id, ranked as JSON, shown), newest first, as both stores read them."""
+    return Conversation(
+        conversation_id,
+        focus_article=focus_article,
+        turns=[_turn(int(t[0]), t[1], t[2], json.loads(t[3]), int(t[4])) for t in reversed(turns)],
+    )
 
 
 def _turn(
@@ -188,13 +200,7 @@ class Conversations:
             " WHERE owner = ? AND conversation_id = ? ORDER BY turn DESC LIMIT ?",
             (owner, conversation_id, HISTORY_TURNS),
         ).fetchall()
-        return Conversation(
-            conversation_id,
-            focus_article=row[1],
-            turns=[
-                _turn(int(t[0]), t[1], t[2], json.loads(t[3]), int(t[4])) for t in reversed(turns)
-            ],
-        )
+        return from_rows(conversation_id, row[1], turns)
 
     def load(self, conversation_id: str, owner: Owner = Owner.LOCAL) -> Conversation:
         """The conversation with this id; an unknown or expired one starts empty."""

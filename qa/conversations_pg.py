@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from qa.conversations import HISTORY_TURNS, MAX_CONVERSATIONS, Conversation, Owner, _turn
+from qa.conversations import HISTORY_TURNS, MAX_CONVERSATIONS, Conversation, Owner, from_rows
 
 if TYPE_CHECKING:
     from qa.conversation_store import ConversationStore
@@ -61,13 +61,7 @@ class PgConversations:
                 " WHERE owner = %s AND conversation_id = %s ORDER BY turn DESC LIMIT %s",
                 (owner.value, conversation_id, HISTORY_TURNS),
             ).fetchall()
-        return Conversation(
-            conversation_id,
-            focus_article=row[1],
-            turns=[
-                _turn(int(t[0]), t[1], t[2], json.loads(t[3]), int(t[4])) for t in reversed(turns)
-            ],
-        )
+        return from_rows(conversation_id, row[1], turns)
 
     def load(self, conversation_id: str, owner: Owner = Owner.LOCAL) -> Conversation:
         """The conversation with this id; an unknown or expired one starts empty."""

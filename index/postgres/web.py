@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from index.articles import Article
 from index.web.dupes import NUM_PERM, SCHEME, THRESHOLD, Copy, Duplicates, signature
-from index.web.state import Entry, Feed, FeedNotFoundError, WebState
+from index.web.state import Entry, Feed, FeedNotFoundError, WebState, backoff
 
 _FEED_COUNTS = (
     "SELECT f.*,"
@@ -97,15 +97,14 @@ class PgWebState(WebState):
 
     def feed_failed(self, feed: Feed, now: float, error: str, max_backoff_s: float) -> float:
         """The poll failed: the wait doubles with each failure in a row, up to a limit."""
-        failures = feed.failures + 1
-        wait = min(feed.interval_s * 2 ** min(failures, 20), max(max_backoff_s, feed.interval_s))
+        failures, wait = backoff(feed, max_backoff_s)
         with self._tx() as conn:
             conn.execute(
                 "UPDATE web_feeds SET last_poll = %s, next_poll = %s, last_error = %s,"
                 " failures = %s WHERE id = %s",
                 (now, now + wait, error, failures, feed.id),
             )
-        return float(wait)
+        return wait
 
     def record_entries(
         self,

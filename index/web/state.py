@@ -185,15 +185,14 @@ class WebState:
 
     def feed_failed(self, feed: Feed, now: float, error: str, max_backoff_s: float) -> float:
         """The poll failed: the wait doubles with each failure in a row, up to a limit."""
-        failures = feed.failures + 1
-        wait = min(feed.interval_s * 2 ** min(failures, 20), max(max_backoff_s, feed.interval_s))
+        failures, wait = backoff(feed, max_backoff_s)
         with self._transaction() as conn:
             conn.execute(
                 "UPDATE web_feeds SET last_poll = ?, next_poll = ?, last_error = ?, failures = ? "
                 "WHERE id = ?",
                 (now, now + wait, error, failures, feed.id),
             )
-        return float(wait)
+        return wait
 
     # ---- entries --------------------------------------------------------------------------
 
@@ -283,6 +282,14 @@ class WebState:
                 ),
             )
         return gave_up
+
+
+def backoff(feed: Feed, max_backoff_s: float) -> tuple[int, float]:
+    """After one more failed poll: the failures in a row, and the wait before the next poll
+    (doubling with each failure, up to max_backoff_s, never shorter than the feed's interval)."""
+    failures = feed.failures + 1
+    wait = min(feed.interval_s * 2 ** min(failures, 20), max(max_backoff_s, feed.interval_s))
+    return failures, float(wait)
 
 
 def _feed(row: sqlite3.Row) -> Feed:
