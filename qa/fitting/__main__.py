@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from index.embedding import BACKENDS, DEFAULT_BACKEND, load_encoder
@@ -45,16 +46,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--squad-docs",
         type=int,
-        default=Settings.squad_docs,
+        default=None,
         metavar="N",
-        help="squad-train articles the trees and the corpus abstention are fitted on",
+        help="squad-train articles the trees and the corpus abstention see (default: 110)",
     )
     parser.add_argument(
         "--selqa-docs",
         type=int,
-        default=Settings.selqa_docs,
+        default=None,
         metavar="N",
-        help="SelQA articles the trees and the article-scope abstention are fitted on",
+        help="SelQA articles the trees and the article-scope abstention see (default: 900)",
     )
     parser.add_argument(
         "--vector-docs",
@@ -93,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         vector_models=None if args.no_vector_models else out,
         fit_vector_models=args.vector_models,
         vector_docs=args.vector_docs,
-        squad_docs=args.squad_docs,
-        selqa_docs=args.selqa_docs,
         base=out / "ranker.json" if args.scope_abstention_only else None,
     )
+    samples = {"squad_docs": args.squad_docs, "selqa_docs": args.selqa_docs}
+    settings = replace(settings, **{k: v for k, v in samples.items() if v is not None})
     started = time.perf_counter()
     path = fit(encoder, settings, log=lambda line: print(line, flush=True))
     print(f"fitted {path} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
