@@ -15,7 +15,7 @@ from index.articles import Article
 from index.store import NewsIndex
 from qa.fitting.fit import Settings, fit, with_sample
 from qa.fitting.sets import load_set
-from qa.retrieval import Retriever, load_ranker_for, model_key
+from qa.retrieval import DATA_DIR, Retriever, load_ranker_for, model_key
 from tests.fakes import FakeEncoder
 
 PEOPLE = ["Anders", "Beatrix", "Casimir", "Dolores", "Emeric", "Florian", "Gertrud", "Hilmar"]
@@ -179,3 +179,12 @@ def test_vector_models_can_be_fitted_on_a_sample_that_keeps_the_trees_articles(
     )
     path = fit(FakeEncoder(model_id="tiny-hash@7"), settings)
     assert {p.name for p in path.parent.iterdir()} == {"ranker.json", "adapter.npz", "atype.npz"}
+
+
+def test_every_shipped_models_artifacts_stay_under_5_mb_and_name_their_model() -> None:
+    shipped = {folder.name: folder for folder in DATA_DIR.iterdir() if folder.is_dir()}
+    assert {"all_minilm_l6_v2", "multilingual_e5_small"} <= shipped.keys()
+    for key, folder in shipped.items():
+        assert sum(f.stat().st_size for f in folder.iterdir()) < 5_000_000, key
+        params = json.loads((folder / "ranker.json").read_text())
+        assert model_key(params["model"]) == key  # served only to indexes of that model
