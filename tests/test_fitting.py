@@ -13,8 +13,9 @@ import pytest
 
 from index.articles import Article
 from index.store import NewsIndex
-from qa.fitting.fit import Settings, fit
-from qa.retrieval import Retriever, load_ranker_for, model_key
+from qa.fitting.fit import Settings, fit, with_sample
+from qa.fitting.sets import load_set
+from qa.retrieval import DATA_DIR, Retriever, load_ranker_for, model_key
 from tests.fakes import FakeEncoder
 
 PEOPLE = ["Anders", "Beatrix", "Casimir", "Dolores", "Emeric", "Florian", "Gertrud", "Hilmar"]
@@ -146,3 +147,44 @@ def test_serving_never_imports_the_fitting_libraries() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_vector_models_can_be_fitted_on_a_sample_that_keeps_the_trees_articles(
+    tmp_path: Path, train: Path
+) -> None:
+    # for a model too slow to embed all of squad-train: the articles the trees use, plus a
+    # seeded sample of the others
+    squad = load_set(train / "squad-train")
+    kept = {"town-1", "town-5"}
+    sample = with_sample(squad, kept, 5, seed=0)
+    assert kept < {a.id for a in sample.articles} and len(sample.articles) == 5
+    assert {q.doc_id for q in sample.questions} == {a.id for a in sample.articles}
+    assert with_sample(squad, kept, 5, seed=0) == sample
+    assert with_sample(squad, kept, None, seed=0) == squad  # the default: all of it
+    assert Settings(train=train, out=tmp_path, cache=tmp_path).vector_docs is None
+
+    settings = Settings(
+        train=train,
+        out=tmp_path / "artifacts",
+        cache=tmp_path / "cache",
+        squad_docs=4,
+        vector_docs=6,
+        abstain_draws=2,
+        draw_articles=4,
+        fit_vector_models=True,
+        adapter_epochs=1,
+        ranking_trees=30,
+        decision_rounds=20,
+        folds=2,
+    )
+    path = fit(FakeEncoder(model_id="tiny-hash@7"), settings)
+    assert {p.name for p in path.parent.iterdir()} == {"ranker.json", "adapter.npz", "atype.npz"}
+
+
+def test_every_shipped_models_artifacts_stay_under_5_mb_and_name_their_model() -> None:
+    shipped = {folder.name: folder for folder in DATA_DIR.iterdir() if folder.is_dir()}
+    assert {"all_minilm_l6_v2", "multilingual_e5_small"} <= shipped.keys()
+    for key, folder in shipped.items():
+        assert sum(f.stat().st_size for f in folder.iterdir()) < 5_000_000, key
+        params = json.loads((folder / "ranker.json").read_text())
+        assert model_key(params["model"]) == key  # served only to indexes of that model

@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 
 from bots.cli import app
 from bots.settings import SettingsError, get_settings
-from index.embedding import Encoder, load_encoder
+from index.embedding import Encoder, load_encoder, weights_id
 from index.errors import NewsqaError
 from index.store import NewsIndex
+from qa.fusion import FusionRanker
 from qa.language import is_english, language
 from qa.retrieval import Retriever
 from qa.service import QAService
@@ -88,6 +89,32 @@ def test_questions_are_embedded_as_queries_and_sentences_as_passages(
     assert float(query @ passage) < 0.99  # the roles make different vectors
     used = Retriever(e5_service.index).question_vector(question)
     assert np.allclose(used, query, atol=1e-6)
+
+
+@pytest.mark.model
+def test_each_index_is_ranked_by_the_ranker_fitted_for_its_own_model(
+    e5_service: QAService, samples_service: QAService, e5_encoder: Encoder
+) -> None:
+    e5 = Retriever(e5_service.index)
+    assert e5.fitted_model and not isinstance(e5.ranker, FusionRanker)
+    assert e5.ranker.params["model"] == weights_id(e5_encoder.model_id)
+    assert e5.ranker.params["model"].startswith("multilingual-e5-small@")
+    assert e5.ranker.params["models"].keys() == {"corpus", "article", "conversation"}
+    minilm = Retriever(samples_service.index)
+    assert minilm.fitted_model
+    assert minilm.ranker.params["model"].startswith("all-MiniLM-L6-v2@")
+
+
+@pytest.mark.model
+def test_with_e5_a_question_the_article_does_not_answer_is_abstained_on(
+    e5_service: QAService,
+) -> None:
+    # the fusion fallback never abstained: e5-small now has abstention models of its own
+    summit = e5_service.ask("Where will they meet?").answers[0].article_id
+    cake = e5_service.ask("what is the recipe for chocolate cake?", article_id=summit)
+    assert cake.abstained and cake.answers == []
+    orban = e5_service.ask("Who is the prime minister of Hungary?", article_id=summit)
+    assert not orban.abstained and "Orban" in orban.answers[0].sentence
 
 
 @pytest.mark.model

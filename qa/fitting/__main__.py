@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from index.embedding import BACKENDS, DEFAULT_BACKEND, load_encoder
@@ -21,7 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     default_shared = Path(os.environ.get("NEWSQA_SHARED", REPO.parent / "shared"))
     parser = argparse.ArgumentParser(prog="python -m qa.fitting", description=__doc__)
     parser.add_argument("--train", type=Path, default=default_shared / "train")
-    parser.add_argument("--model", type=Path, default=None, help="a local model folder")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="minilm (default), e5-small or a local model folder",
+    )
     parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND)
     parser.add_argument("--out", type=Path, default=None, help="default: qa/data/<model key>")
     parser.add_argument("--cache", type=Path, default=REPO / "var" / "fit-cache")
@@ -36,6 +42,28 @@ def main(argv: list[str] | None = None) -> int:
         "--no-vector-models",
         action="store_true",
         help="fit without the adapter and the probes (default: keep those in the output folder)",
+    )
+    parser.add_argument(
+        "--squad-docs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="squad-train articles the trees and the corpus abstention see (default: 110)",
+    )
+    parser.add_argument(
+        "--selqa-docs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="SelQA articles the trees and the article-scope abstention see (default: 900)",
+    )
+    parser.add_argument(
+        "--vector-docs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --vector-models: fit them on N squad-train and N SelQA articles (those the "
+        "trees use plus a seeded sample; default: all), for a model too slow to embed them all",
     )
     parser.add_argument(
         "--scope-abstention-only",
@@ -65,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         cache=args.cache,
         vector_models=None if args.no_vector_models else out,
         fit_vector_models=args.vector_models,
+        vector_docs=args.vector_docs,
         base=out / "ranker.json" if args.scope_abstention_only else None,
     )
+    samples = {"squad_docs": args.squad_docs, "selqa_docs": args.selqa_docs}
+    settings = replace(settings, **{k: v for k, v in samples.items() if v is not None})
     started = time.perf_counter()
     path = fit(encoder, settings, log=lambda line: print(line, flush=True))
     print(f"fitted {path} in {time.perf_counter() - started:.0f} s", file=sys.stderr)

@@ -46,6 +46,10 @@ class Settings:
     vector_models: Path | None = None
     # fit the adapter and the probes first (on all of squad-train: a long first encoding)
     fit_vector_models: bool = False
+    # with fit_vector_models: how many squad-train and SelQA articles they see (the sampled
+    # ones the trees use, plus a seeded sample of the others); None: all. A slower model
+    # (e5-small embeds about 15 sentences per CPU-second) cannot embed all of squad-train.
+    vector_docs: int | None = None
     # keep this artifact's ranking and corpus abstention models; refit only the article-scope
     # abstention model (about a third of a whole refit)
     base: Path | None = None
@@ -160,8 +164,13 @@ class _Fitting:
         the squad-train and SelQA articles the fusion models never see, so that those see the
         probes' out-of-sample scores."""
         s = self.settings
-        full = {name: load_set(s.train / name) for name in ("squad-train", "selqa")}
-        fused = {name: {a.id for a in self.sets[name].articles} for name in full}
+        fused = {
+            name: {a.id for a in self.sets[name].articles} for name in ("squad-train", "selqa")
+        }
+        full = {
+            name: with_sample(load_set(s.train / name), fused[name], s.vector_docs, s.seed)
+            for name in fused
+        }
         adapter: list[ArticleQuestions] = []
         probes: list[ArticleQuestions] = []
         weights = {"squad-train": 1.0, "selqa": 1.0, "trecqa-train": 1.0, "coqa-wiki-lit": 0.5}
@@ -386,6 +395,17 @@ class _Fitting:
 def hash_fold(group: str, folds: int = 5) -> int:
     """A stable fold for a group of rows (an article or a conversation)."""
     return sum(group.encode()) % folds
+
+
+def with_sample(data: TrainingSet, kept: set[str], size: int | None, seed: int) -> TrainingSet:
+    """The set restricted to the articles in kept plus a seeded sample of the others, size
+    articles in all (at least those kept); size None: the whole set."""
+    if size is None or size >= len(data.articles):
+        return data
+    others = sorted(a.id for a in data.articles if a.id not in kept)
+    extra = max(0, size - len(kept))
+    drawn = np.random.default_rng(seed + 500).choice(len(others), extra, replace=False)
+    return data.subset(kept | {others[int(i)] for i in drawn})
 
 
 def _other_articles(data: TrainingSet, seed: int) -> dict[str, str]:
