@@ -66,8 +66,12 @@ class Jobs:
 
     def _update(self, job_id: str, **changes: object) -> None:
         with self._lock:
-            job = self._jobs[job_id] = replace(self._jobs[job_id], **changes)  # type: ignore[arg-type]
+            job = replace(self._jobs[job_id], **changes)  # type: ignore[arg-type]
+        # shared first: once this replica reports a state, every other one reports it too
+        # (a client polling the owner until "succeeded" may ask another replica next)
         self._share(job)
+        with self._lock:
+            self._jobs[job_id] = job
 
     def _share(self, job: Job) -> None:
         records = self.records
