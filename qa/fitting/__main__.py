@@ -25,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND)
     parser.add_argument("--out", type=Path, default=None, help="default: qa/data/<model key>")
     parser.add_argument("--cache", type=Path, default=REPO / "var" / "fit-cache")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="draws other training articles, questions and model seeds (default 0: the "
+        "shipped artifact)",
+    )
     vectors = parser.add_mutually_exclusive_group()
     vectors.add_argument(
         "--vector-models",
@@ -66,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         vector_models=None if args.no_vector_models else out,
         fit_vector_models=args.vector_models,
         base=out / "ranker.json" if args.scope_abstention_only else None,
+        seed=args.seed,
     )
     started = time.perf_counter()
     path = fit(encoder, settings, log=lambda line: print(line, flush=True))
