@@ -211,6 +211,14 @@ def test_malformed_json_is_a_client_error(client: TestClient) -> None:
 
 
 def test_more_answers_then_none_left(client: TestClient) -> None:
+    # a second story answers the same question as well, so "more" has an answer left to give
+    # (whichever of the two comes first)
+    story = {
+        "id": "budget-vote",
+        "title": "Council votes on the city budget",
+        "text": "The city budget was passed by the council. Parks get new benches.",
+    }
+    assert client.post("/articles", json=story, headers=AUTH).status_code == 200
     first = client.post(
         "/ask", json={"question": "the city budget", "k": 1, "start_conversation": True}
     ).json()
@@ -497,7 +505,11 @@ def test_metrics(data_dir: Path, service: QAService) -> None:
     with TestClient(create_app(_settings(data_dir), service)) as client:
         quoted = "Donald Trump said he would meet Vladimir Putin in Budapest."
         assert not client.post("/ask", json={"question": quoted}).json()["abstained"]
-        assert client.post("/ask", json={"question": "zebra quantum"}).json()["abstained"]
+        # nothing from this source is indexed: an abstention whatever the fitted thresholds
+        # (with the fake encoder's hashed words, "zebra quantum" alone was answered or not by
+        # the chance of one fit's thresholds)
+        nowhere = {"question": "zebra quantum", "source": "Nobody"}
+        assert client.post("/ask", json=nowhere).json()["abstained"]
         text = client.get("/metrics").text
     assert 'newsqa_questions_total{outcome="answered"} 1.0' in text
     assert 'newsqa_questions_total{outcome="abstained"} 1.0' in text

@@ -9,13 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from index.articles import Article
+from index.embedding import Encoder
 from index.store import NewsIndex
+from qa.fitting.encoding import CachedEncoder
 from qa.fitting.fit import Settings, fit, with_sample
 from qa.fitting.sets import load_set
-from qa.retrieval import DATA_DIR, Retriever, load_ranker_for, model_key
+from qa.retrieval import DATA_DIR, Retriever, load_ranker, load_ranker_for, model_key
 from tests.fakes import FakeEncoder
 
 PEOPLE = ["Anders", "Beatrix", "Casimir", "Dolores", "Emeric", "Florian", "Gertrud", "Hilmar"]
@@ -188,3 +191,33 @@ def test_every_shipped_models_artifacts_stay_under_5_mb_and_name_their_model() -
         assert sum(f.stat().st_size for f in folder.iterdir()) < 5_000_000, key
         params = json.loads((folder / "ranker.json").read_text())
         assert model_key(params["model"]) == key  # served only to indexes of that model
+
+
+@pytest.mark.model
+def test_a_training_question_is_embedded_as_serving_embeds_it(
+    tmp_path: Path, encoder: Encoder
+) -> None:
+    """The int8 model quantises a batch's activations together, so a question embedded among
+    others is not the vector the retriever computes for it alone; the fit must see the latter."""
+    questions = [
+        "Where will they meet?",
+        "How many drones did Russia launch overnight?",
+        "Who said Hungary is ready to host the leaders of both countries at the summit?",
+        "When?",
+    ] + [f"What did the mayor of {town} say about the {n} bridges?" for n, town in enumerate(TOWNS)]
+    cache = CachedEncoder(encoder, tmp_path / "cache", queries_alone=True)
+    try:
+        cache.encode_queries(questions)  # as the fit warms its cache: all at once
+        cached = cache.encode_queries(questions[:4])  # read back
+    finally:
+        cache.close()
+    index = NewsIndex(tmp_path / "index", encoder)
+    index.ingest([Article(id="colmar", title="Colmar news", text=_article(2)[0]["text"])])
+    ranker = load_ranker()
+    ranker.adapter = None  # the raw vector, before the adapter (applied alike at both ends)
+    retriever = Retriever(index, ranker)
+    for question, vector in zip(questions[:4], cached, strict=True):
+        assert np.array_equal(vector, retriever.question_vector(question)), question
+    # and embedded in a batch it would not have been
+    batched = encoder.encode_queries(questions)[:4]
+    assert not np.array_equal(batched, cached)

@@ -40,6 +40,10 @@ HTML = "HTML"
 NO_PREVIEW = {"is_disabled": True}
 ADMIN = 777
 QUESTION = "Where will the <b>summit</b> & <script> take place?"
+# Both summit sentences name Budapest, so this question has a second answer for /more to show,
+# not one that happens to clear the "more" floor with one fitted artifact: both score well
+# above it (0.6-0.7) with every artifact fitted so far.
+TWO_ANSWERS = "Where in Budapest?"
 
 
 @pytest.fixture
@@ -199,7 +203,7 @@ def test_more_context_article_and_reset(make_bot: Factory, service: QAService) -
     api, app = make_bot()
     drive(
         app,
-        message_update(QUESTION),
+        message_update(TWO_ANSWERS),
         message_update("/more"),
         message_update("/context 2"),
         message_update("/article"),
@@ -267,7 +271,7 @@ def test_a_conversation_survives_a_restart(
     make_bot: Factory, tmp_path: Path, fake_encoder: FakeEncoder
 ) -> None:
     _, app = make_bot()
-    drive(app, message_update(QUESTION))
+    drive(app, message_update(TWO_ANSWERS))
     # a new process: a new service over the same data directory, a new application
     reopened = QAService(NewsIndex(tmp_path / "bot-data", fake_encoder))
     api2, app2 = make_bot(svc=reopened)

