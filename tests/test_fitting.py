@@ -78,6 +78,22 @@ def _write_set(folder: Path, name: str, scope: str, conversational: bool, docs: 
             handle.writelines(json.dumps(row) + "\n" for row in rows)
 
 
+def _tiny(train: Path, out: Path, cache: Path, **sizes: int) -> Settings:
+    """Settings for a fit of the tiny sets in seconds: few draws, trees and folds."""
+    small: dict[str, int] = {"abstain_draws": 3, "draw_articles": 6} | sizes
+    return Settings(
+        train=train,
+        out=out,
+        cache=cache,
+        fit_vector_models=True,
+        adapter_epochs=1,
+        ranking_trees=30,
+        decision_rounds=20,
+        folds=2,
+        **small,  # type: ignore[arg-type]
+    )
+
+
 @pytest.fixture
 def train(tmp_path: Path) -> Path:
     """The four training sets in the shared format, a handful of articles each."""
@@ -94,18 +110,7 @@ def test_a_fit_on_a_tiny_training_set_gives_the_ranker_the_engine_serves_for_tha
 ) -> None:
     encoder = FakeEncoder(model_id="tiny-hash@7")
     artifacts = tmp_path / "artifacts"
-    settings = Settings(
-        train=train,
-        out=artifacts / model_key(encoder.model_id),
-        cache=tmp_path / "cache",
-        abstain_draws=3,
-        draw_articles=6,
-        fit_vector_models=True,
-        adapter_epochs=1,
-        ranking_trees=30,
-        decision_rounds=20,
-        folds=2,
-    )
+    settings = _tiny(train, artifacts / model_key(encoder.model_id), tmp_path / "cache")
     path = fit(encoder, settings)
     assert path == artifacts / "tiny_hash" / "ranker.json"
     assert path.stat().st_size < 5_000_000
@@ -166,19 +171,14 @@ def test_vector_models_can_be_fitted_on_a_sample_that_keeps_the_trees_articles(
     assert with_sample(squad, kept, None, seed=0) == squad  # the default: all of it
     assert Settings(train=train, out=tmp_path, cache=tmp_path).vector_docs is None
 
-    settings = Settings(
-        train=train,
-        out=tmp_path / "artifacts",
-        cache=tmp_path / "cache",
+    settings = _tiny(
+        train,
+        tmp_path / "artifacts",
+        tmp_path / "cache",
         squad_docs=4,
         vector_docs=6,
         abstain_draws=2,
         draw_articles=4,
-        fit_vector_models=True,
-        adapter_epochs=1,
-        ranking_trees=30,
-        decision_rounds=20,
-        folds=2,
     )
     path = fit(FakeEncoder(model_id="tiny-hash@7"), settings)
     assert {p.name for p in path.parent.iterdir()} == {"ranker.json", "adapter.npz", "atype.npz"}
