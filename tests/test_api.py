@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from bots.api.app import create_app
 from bots.settings import Settings
 from index.articles import article_from_record
-from index.embedding import Encoder
+from index.embedding import Encoder, Vectors
+from index.errors import NewsqaError
 from index.store import NewsIndex
 from qa.service import QAService
 from tests.api_support import ARTICLES, AUTH, KEY, SlowEncoder
@@ -85,6 +86,22 @@ def test_readyz_is_503_until_the_index_is_loaded(data_dir: Path, service: QAServ
             threading.Event().wait(0.02)
         assert client.get("/readyz").status_code == 200
         assert client.post("/ask", json={"question": "where will they meet?"}).status_code == 200
+
+
+class _BrokenQuestions(FakeEncoder):
+    """Articles embed; a question meets an engine error no rule maps to a status."""
+
+    def encode_queries(self, texts: list[str]) -> Vectors:
+        raise NewsqaError("the model's runtime failed on this question")
+
+
+def test_an_engine_failure_is_the_servers_error_not_the_clients(data_dir: Path) -> None:
+    service = _service(data_dir, _BrokenQuestions())
+    service.ingest([article_from_record(a) for a in ARTICLES])
+    with TestClient(create_app(_settings(data_dir), service)) as client:
+        asked = client.post("/ask", json={"question": "where will they meet?"})
+    assert asked.status_code == 500
+    assert "the model's runtime failed" in asked.json()["detail"]
 
 
 def test_readyz_reports_a_failed_load(data_dir: Path) -> None:

@@ -116,8 +116,10 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
             return response
     if is_disk_full(exc):
         return _problem(507, f"disk full: nothing can be written now ({exc})")
+    # an engine error no rule maps is the server's failure, not the request's: a client must
+    # not be told to change a request that may succeed as it is
     log.error("unmapped engine error on %s: %s", request.url.path, exc)
-    return _problem(400, str(exc))
+    return _problem(500, str(exc))
 
 
 class BodyLimit:
