@@ -272,6 +272,26 @@ def upsert_article(
     )
 
 
+def article_filter(
+    source: str | None, since: float | None, until: float | None, param: str = "?"
+) -> tuple[str, list[object]]:
+    """The WHERE clause (empty without conditions) and its values for the articles from
+    `source` (any case) published within [since, until]; `param` is the driver's placeholder
+    (SQLite `?`, PostgreSQL `%s`). An article without a date is outside any range."""
+    clauses: list[str] = []
+    values: list[object] = []
+    if source is not None:
+        clauses.append(f"lower(source) = lower({param})")
+        values.append(source)
+    if since is not None:
+        clauses.append(f"published_at >= {param}")
+        values.append(since)
+    if until is not None:
+        clauses.append(f"published_at <= {param}")
+        values.append(until)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), values
+
+
 def insert_sentences(conn: sqlite3.Connection, rows: Sequence[SentenceRow]) -> None:
     """Store sentences with their clause vectors (8-bit blobs, see `quantize.to_bytes`) and
     make them findable by their words."""

@@ -827,18 +827,7 @@ class NewsIndex:
     ) -> list[str]:
         """Ids of the articles from `source` (any case) published within [since, until] (UTC
         timestamps; an article without a date is outside any range)."""
-        clauses: list[str] = []
-        values: list[object] = []
-        if source is not None:
-            clauses.append("lower(source) = lower(?)")
-            values.append(source)
-        if since is not None:
-            clauses.append("published_at >= ?")
-            values.append(since)
-        if until is not None:
-            clauses.append("published_at <= ?")
-            values.append(until)
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        where, values = catalog.article_filter(source, since, until)
         rows = self.connection.execute(f"SELECT id FROM articles{where}", values)
         return [row[0] for row in rows]
 

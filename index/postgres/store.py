@@ -26,7 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from index import lexical, pipeline, quantize
 from index.articles import Article
-from index.catalog import ArticleInfo, Sentence
+from index.catalog import ArticleInfo, Sentence, article_filter
 from index.dates import iso
 from index.embedding import Encoder, Vectors
 from index.errors import ArticleNotFoundError, IndexBusyError, ModelMismatchError
@@ -676,18 +676,7 @@ class PgIndex:
         until: float | None = None,
     ) -> list[str]:
         """Ids of the articles from `source` (any case) published within [since, until]."""
-        clauses: list[str] = []
-        values: list[object] = []
-        if source is not None:
-            clauses.append("lower(source) = lower(%s)")
-            values.append(source)
-        if since is not None:
-            clauses.append("published_at >= %s")
-            values.append(since)
-        if until is not None:
-            clauses.append("published_at <= %s")
-            values.append(until)
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        where, values = article_filter(source, since, until, "%s")
         with self._read() as conn:
             rows = conn.execute(f"SELECT id FROM articles{where}", values).fetchall()
         return [row["id"] for row in rows]

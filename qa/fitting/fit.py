@@ -224,26 +224,17 @@ class _Fitting:
                 article_rows.features += got.features
                 article_rows.labels += got.labels
                 self.say(f"article: {len(questions)} questions of {name}")
-        self._set_model(
-            "corpus",
-            models.fit_ranking(
-                corpus_rows.features,
-                corpus_rows.labels,
-                "lambdarank",
-                trees=self.settings.ranking_trees,
-                seed=self.settings.seed,
-            ),
-        )
-        self._set_model(
-            "article",
-            models.fit_ranking(
-                article_rows.features,
-                article_rows.labels,
-                "lambdarank",
-                trees=self.settings.ranking_trees,
-                seed=self.settings.seed,
-            ),
-        )
+        for mode, rows in (("corpus", corpus_rows), ("article", article_rows)):
+            self._set_model(
+                mode,
+                models.fit_ranking(
+                    rows.features,
+                    rows.labels,
+                    "lambdarank",
+                    trees=self.settings.ranking_trees,
+                    seed=self.settings.seed,
+                ),
+            )
         self.say("corpus and article models fitted")
 
     def _set_model(self, mode: str, model: dict[str, Any]) -> None:
