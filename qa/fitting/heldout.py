@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 from collections.abc import Sequence
@@ -93,9 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m qa.fitting.heldout", description=__doc__.split("\n")[0]
     )
     parser.add_argument("out", type=Path)
-    parser.add_argument(
-        "--train", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "train"
-    )
+    shared = Path(os.environ.get("NEWSQA_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+    parser.add_argument("--train", type=Path, default=shared / "train")
     parser.add_argument(
         "--squad-docs",
         type=int,
