@@ -45,6 +45,20 @@ _MONTH = re.compile(
     r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.|Monday|Tuesday|Wednesday|Thursday|Friday|"
     r"Saturday|Sunday|yesterday|today|century|decade)\b"
 )
+# News tells time relative to the day it was written ("next week", "on Thursday", "two days
+# ago", "later this month", "at 9 a.m."): a when-question's answer is as often one of these as
+# a date.
+_UNIT = r"(?:day|night|week|weekend|month|year|season|spring|summer|autumn|fall|winter)"
+_NUMBER = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|several)"
+_RELATIVE_TIME = re.compile(
+    rf"\b(?:(?:next|last|this|coming|past|previous|following|later this|earlier this)\s+"
+    rf"(?:{_UNIT}|morning|afternoon|evening)"
+    rf"|tomorrow|tonight|overnight|recently|soon|(?:mid)?night|noon|midnight"
+    rf"|{_NUMBER}\s+(?:hour|{_UNIT})s?\s+(?:ago|later|earlier|from now)"
+    rf"|(?:in|within)\s+{_NUMBER}\s+(?:hour|{_UNIT})s?"
+    r"|\d{1,2}(?::\d{2})?\s*(?:a\.m\.|p\.m\.|am\b|pm\b))",
+    re.IGNORECASE,
+)
 _MONEY_PCT = re.compile(
     r"[$€£%]|\b(percent|per cent|dollars?|million|billion|euros?|pounds?)\b", re.I
 )
@@ -83,7 +97,7 @@ def _sent_info(text: str) -> tuple[frozenset[str], frozenset[str], int, bool, bo
         len(toks),
         bool(_DIGIT.search(text)),
         bool(_YEAR.search(text)),
-        bool(_MONTH.search(text)),
+        bool(_MONTH.search(text) or _RELATIVE_TIME.search(text)),
         bool(_MONEY_PCT.search(text)),
     )
 

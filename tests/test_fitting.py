@@ -15,8 +15,10 @@ import pytest
 from index.articles import Article
 from index.embedding import Encoder
 from index.store import NewsIndex
+from qa.fitting.__main__ import command_line, settings_from
 from qa.fitting.encoding import CachedEncoder
-from qa.fitting.fit import Settings, fit, with_sample
+from qa.fitting.fit import DOC_SEED, Settings, fit, with_sample
+from qa.fitting.heldout import write_sets
 from qa.fitting.sets import load_set
 from qa.retrieval import DATA_DIR, Retriever, load_ranker, load_ranker_for, model_key
 from tests.fakes import FakeEncoder
@@ -221,3 +223,44 @@ def test_a_training_question_is_embedded_as_serving_embeds_it(
     # and embedded in a batch it would not have been
     batched = encoder.encode_queries(questions)[:4]
     assert not np.array_equal(batched, cached)
+
+
+def test_held_out_sets_hold_only_articles_no_fit_of_those_sizes_drew(
+    train: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "held-out"
+    write_sets(out, train, squad_docs=[3, 5], selqa_docs=[2])
+    drawn = {
+        name: {a.id for size in sizes for a in load_set(train / name, size, DOC_SEED).articles}
+        for name, sizes in (("squad-train", (3, 5)), ("selqa", (2,)))
+    }
+    for name, source in (
+        ("ho-squad-article", "squad-train"),
+        ("ho-squad-corpus", "squad-train"),
+        ("ho-selqa", "selqa"),
+    ):
+        meta = json.loads((out / name / "set.json").read_text())
+        docs = [json.loads(line) for line in (out / name / "docs.jsonl").read_text().splitlines()]
+        questions = (out / name / "questions.jsonl").read_text().splitlines()
+        ids = {d["id"] for d in docs}
+        assert ids and not ids & drawn[source], f"{name} holds an article a fit saw"
+        assert all(json.loads(q)["doc_id"] in ids for q in questions)
+        assert meta["scope"] == ("corpus" if name.endswith("corpus") else "article")
+
+
+def test_the_command_line_can_still_ask_for_an_earlier_fits_sample(tmp_path: Path) -> None:
+    """e5-small's shipped ranker was fitted when 8,000 corpus questions were the default: its
+    README command names them, and gets the settings it was fitted with."""
+    args = command_line().parse_args(
+        ["--squad-docs", "50", "--selqa-docs", "450", "--corpus-questions", "8000"]
+    )
+    settings = settings_from(args, tmp_path)
+    assert (settings.squad_docs, settings.selqa_docs) == (50, 450)
+    assert settings.corpus_questions == 8000
+    assert dict(settings.article_questions) == {
+        "squad-train": 4000,
+        "selqa": 2000,
+        "trecqa-train": 1000,
+    }
+    default = settings_from(command_line().parse_args([]), tmp_path)
+    assert (default.squad_docs, default.selqa_docs, default.corpus_questions) == (220, 1800, 16000)

@@ -17,8 +17,8 @@ from qa.retrieval import DATA_DIR, model_key
 REPO = Path(__file__).resolve().parents[2]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line, fit, say where the artifact went."""
+def command_line() -> argparse.ArgumentParser:
+    """The command's arguments."""
     default_shared = Path(os.environ.get("NEWSQA_SHARED", REPO.parent / "shared"))
     parser = argparse.ArgumentParser(prog="python -m qa.fitting", description=__doc__)
     parser.add_argument("--train", type=Path, default=default_shared / "train")
@@ -55,14 +55,22 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         metavar="N",
-        help="squad-train articles the trees and the corpus abstention see (default: 110)",
+        help="squad-train articles the trees and the corpus abstention see (default: 220)",
     )
     parser.add_argument(
         "--selqa-docs",
         type=int,
         default=None,
         metavar="N",
-        help="SelQA articles the trees and the article-scope abstention see (default: 900)",
+        help="SelQA articles the trees and the article-scope abstention see (default: 1800)",
+    )
+    parser.add_argument(
+        "--corpus-questions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="squad-train questions asked over the sampled articles for the corpus trees, half "
+        "as many about their own article for the article trees (default: 16000)",
     )
     parser.add_argument(
         "--vector-docs",
@@ -84,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         help="choose qa/fusion.py's weights instead: print the grid and the chosen weights "
         "(writes nothing)",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, fit, say where the artifact went."""
+    parser = command_line()
     args = parser.parse_args(argv)
     if not (args.train / "squad-train" / "set.json").is_file():
         parser.error(f"no training sets in {args.train} (set --train or NEWSQA_SHARED)")
@@ -94,6 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or DATA_DIR / model_key(encoder.model_id)
     if args.scope_abstention_only and not (out / "ranker.json").is_file():
         parser.error(f"--scope-abstention-only refits {out / 'ranker.json'}, which is missing")
+    settings = settings_from(args, out)
+    started = time.perf_counter()
+    path = fit(encoder, settings, log=lambda line: print(line, flush=True))
+    print(f"fitted {path} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+def settings_from(args: argparse.Namespace, out: Path) -> Settings:
+    """The fit's settings from the command line's arguments."""
     settings = Settings(
         train=args.train,
         out=out,
@@ -106,10 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     samples = {"squad_docs": args.squad_docs, "selqa_docs": args.selqa_docs}
     settings = replace(settings, **{k: v for k, v in samples.items() if v is not None})
-    started = time.perf_counter()
-    path = fit(encoder, settings, log=lambda line: print(line, flush=True))
-    print(f"fitted {path} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return 0
+    if args.corpus_questions is not None:
+        settings = replace(
+            settings,
+            corpus_questions=args.corpus_questions,
+            article_questions=tuple(
+                (name, args.corpus_questions // 2 if name == "squad-train" else size)
+                for name, size in settings.article_questions
+            ),
+        )
+    return settings
 
 
 if __name__ == "__main__":

@@ -57,11 +57,11 @@ class Settings:
     adapter_epochs: int = 3
     context: ContextWeights = field(default_factory=ContextWeights)
     # training sets are large: seeded samples of their articles and questions
-    squad_docs: int = 110
-    selqa_docs: int = 900
-    corpus_questions: int = 8000
+    squad_docs: int = 220
+    selqa_docs: int = 1800
+    corpus_questions: int = 16000
     article_questions: tuple[tuple[str, int], ...] = (
-        ("squad-train", 4000),
+        ("squad-train", 8000),
         ("selqa", 2000),
         ("trecqa-train", 1000),
     )

@@ -46,7 +46,8 @@ class TrainingSet:
         )
 
 
-def _rows(folder: Path, stem: str) -> Iterator[dict[str, Any]]:
+def read_rows(folder: Path, stem: str) -> Iterator[dict[str, Any]]:
+    """The rows of a set's docs or questions file, plain or gzip-compressed."""
     plain = folder / f"{stem}.jsonl"
     path = plain if plain.is_file() else folder / f"{stem}.jsonl.gz"
     opener = gzip.open if path.suffix == ".gz" else open
@@ -56,12 +57,20 @@ def _rows(folder: Path, stem: str) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+def sample_records(
+    records: list[dict[str, Any]], doc_limit: int | None, seed: int
+) -> list[dict[str, Any]]:
+    """A seeded sample of a set's article records, in id order (all of them without a limit).
+    A larger sample with the same seed holds a smaller one: random.sample draws in order."""
+    if doc_limit is None or len(records) <= doc_limit:
+        return records
+    return sorted(random.Random(seed).sample(records, doc_limit), key=lambda r: r["id"])
+
+
 def load_set(folder: Path, doc_limit: int | None = None, seed: int = 1234) -> TrainingSet:
     """A training set; with doc_limit, a seeded sample of that many of its articles."""
     meta = json.loads((folder / "set.json").read_text(encoding="utf-8"))
-    records = list(_rows(folder, "docs"))
-    if doc_limit is not None and len(records) > doc_limit:
-        records = sorted(random.Random(seed).sample(records, doc_limit), key=lambda r: r["id"])
+    records = sample_records(list(read_rows(folder, "docs")), doc_limit, seed)
     articles = [article_from_record(record) for record in records]
     known = {a.id for a in articles}
     questions = [
@@ -73,7 +82,7 @@ def load_set(folder: Path, doc_limit: int | None = None, seed: int = 1234) -> Tr
             conversation=row.get("conversation"),
             turn=row.get("turn"),
         )
-        for row in _rows(folder, "questions")
+        for row in read_rows(folder, "questions")
         if row["doc_id"] in known and row.get("gold")
     ]
     return TrainingSet(
