@@ -169,8 +169,8 @@ IN_PERSON_STORY = Path(__file__).resolve().parent / "data" / "meet-in-person.jso
 @pytest.mark.model
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 15 item 4, still open: the ranker puts meeting 'in person' first, and the "
-    "span reader, which prefers the Budapest sentence, did not pay for its cost "
+    reason="a case issue 15 item 4 left unsolved: the ranker puts meeting 'in person' first, "
+    "and the span reader, which prefers the Budapest sentence, did not pay for its cost "
     "(scripts/reader/README.md)",
 )
 def test_where_will_they_meet_names_the_place_not_meeting_in_person(
