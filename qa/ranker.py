@@ -45,15 +45,14 @@ _MONTH = re.compile(
     r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.|Monday|Tuesday|Wednesday|Thursday|Friday|"
     r"Saturday|Sunday|yesterday|today|century|decade)\b"
 )
-# News tells time relative to the day it was written ("next week", "on Thursday", "two days
-# ago", "later this month", "at 9 a.m."): a when-question's answer is as often one of these as
-# a date.
+# News tells time relative to the day it was written ("next week", "two days ago", "later this
+# month", "at 9 a.m."): a when-question's answer is as often one of these as a date or a weekday.
 _UNIT = r"(?:day|night|week|weekend|month|year|season|spring|summer|autumn|fall|winter)"
 _NUMBER = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|several)"
 _RELATIVE_TIME = re.compile(
     rf"\b(?:(?:next|last|this|coming|past|previous|following|later this|earlier this)\s+"
     rf"(?:{_UNIT}|morning|afternoon|evening)"
-    rf"|tomorrow|tonight|overnight|recently|soon|(?:mid)?night|noon|midnight"
+    rf"|tomorrow|tonight|overnight|recently|soon|(?:mid)?night|noon"
     rf"|{_NUMBER}\s+(?:hour|{_UNIT})s?\s+(?:ago|later|earlier|from now)"
     rf"|(?:in|within)\s+{_NUMBER}\s+(?:hour|{_UNIT})s?"
     r"|\d{1,2}(?::\d{2})?\s*(?:a\.m\.|p\.m\.|am\b|pm\b))",
@@ -356,7 +355,7 @@ class Ranker:
         )
         bml_max = float(bml.max()) if bml.max() > 0 else 1.0
         for i, c in enumerate(cands):
-            stems, caps, ntok, has_d, has_y, has_m, has_money = _sent_info(c.text)
+            stems, caps, ntok, has_d, has_y, has_when, has_money = _sent_info(c.text)
             ov = qstems & stems
             nb = (
                 _sent_info(c.prev_text)[0] | _sent_info(c.next_text)[0]
@@ -383,7 +382,7 @@ class Ranker:
             row[col["inv_drank"]] = 1.0 / (1 + c.dense_rank) if c.dense_rank is not None else 0.0
             row[col["inv_brank"]] = 1.0 / (1 + c.bm25_rank) if c.bm25_rank is not None else 0.0
             row[col["bm25_hit"]] = 1.0 if c.bm25 is not None else 0.0
-            timey = has_y or has_m
+            timey = has_y or has_when
             row[col["when_x_time"]] = 1.0 if (qtype == "when" and timey) else 0.0
             row[col["when_x_none"]] = 1.0 if (qtype == "when" and not (timey or has_d)) else 0.0
             row[col["howmany_x_num"]] = 1.0 if (qtype == "howmany" and has_d) else 0.0

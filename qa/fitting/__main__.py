@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import replace
@@ -12,6 +11,7 @@ from pathlib import Path
 from index.embedding import BACKENDS, DEFAULT_BACKEND, load_encoder
 from qa.fitting.fit import Settings, fit
 from qa.fitting.fusion import FusionSettings, choose
+from qa.fitting.sets import default_train
 from qa.retrieval import DATA_DIR, model_key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,9 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def command_line() -> argparse.ArgumentParser:
     """The command's arguments."""
-    default_shared = Path(os.environ.get("NEWSQA_SHARED", REPO.parent / "shared"))
     parser = argparse.ArgumentParser(prog="python -m qa.fitting", description=__doc__)
-    parser.add_argument("--train", type=Path, default=default_shared / "train")
+    parser.add_argument("--train", type=Path, default=default_train())
     parser.add_argument(
         "--model",
         type=Path,

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from qa.fitting.fit import DOC_SEED, Settings
-from qa.fitting.sets import read_rows, sample_records
+from qa.fitting.sets import default_train, read_rows, sample_records
 
 ARTICLE_QUESTIONS = 1500
 CORPUS_ARTICLES = 26
@@ -65,23 +63,19 @@ def unseen(
     return docs, questions
 
 
-def _some(rows: list[dict[str, Any]], size: int, seed: int) -> list[dict[str, Any]]:
-    if len(rows) <= size:
-        return rows
-    return sorted(random.Random(seed).sample(rows, size), key=lambda r: str(r["id"]))
-
-
 def write_sets(
     out: Path, train: Path, squad_docs: Sequence[int], selqa_docs: Sequence[int], seed: int = 0
 ) -> None:
     """The three held-out sets (see the module's docstring) in out."""
     docs, questions = unseen(train, "squad-train", squad_docs, seed)
-    asked = _some(questions, ARTICLE_QUESTIONS, seed + 7)
+    asked = sample_records(questions, ARTICLE_QUESTIONS, seed + 7)
     used = {q["doc_id"] for q in asked}
     _write(out, "ho-squad-article", "article", [d for d in docs if d["id"] in used], asked)
-    play = _some(docs, CORPUS_ARTICLES, seed + 11)
+    play = sample_records(docs, CORPUS_ARTICLES, seed + 11)
     ids = {d["id"] for d in play}
-    asked = _some([q for q in questions if q["doc_id"] in ids], CORPUS_QUESTIONS, seed + 12)
+    asked = sample_records(
+        [q for q in questions if q["doc_id"] in ids], CORPUS_QUESTIONS, seed + 12
+    )
     _write(out, "ho-squad-corpus", "corpus", play, asked)
     docs, questions = unseen(train, "selqa", selqa_docs, seed)
     used = {q["doc_id"] for q in questions}
@@ -94,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m qa.fitting.heldout", description=__doc__.split("\n")[0]
     )
     parser.add_argument("out", type=Path)
-    shared = Path(os.environ.get("NEWSQA_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-    parser.add_argument("--train", type=Path, default=shared / "train")
+    parser.add_argument("--train", type=Path, default=default_train())
     parser.add_argument(
         "--squad-docs",
         type=int,

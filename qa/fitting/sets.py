@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,11 +61,16 @@ def read_rows(folder: Path, stem: str) -> Iterator[dict[str, Any]]:
 def sample_records(
     records: list[dict[str, Any]], doc_limit: int | None, seed: int
 ) -> list[dict[str, Any]]:
-    """A seeded sample of a set's article records, in id order (all of them without a limit).
-    A larger sample with the same seed holds a smaller one: random.sample draws in order."""
+    """A seeded sample of records, in id order (all of them without a limit)."""
     if doc_limit is None or len(records) <= doc_limit:
         return records
     return sorted(random.Random(seed).sample(records, doc_limit), key=lambda r: r["id"])
+
+
+def default_train() -> Path:
+    """`$NEWSQA_SHARED/train`, or else the `shared/train` folder beside the repository."""
+    beside = Path(__file__).resolve().parents[3] / "shared"
+    return Path(os.environ.get("NEWSQA_SHARED", beside)) / "train"
 
 
 def load_set(folder: Path, doc_limit: int | None = None, seed: int = 1234) -> TrainingSet:
